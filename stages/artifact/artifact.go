@@ -1,0 +1,92 @@
+// Package artifact defines the typed values that stages exchange and how each
+// is stored on disk.
+//
+// # Overview
+//
+// Every output of a stage is an Artifact of one Type. The runner stores it in
+// a cache entry directory with Save and reads it back with Load; the same
+// files, under the same stable names, are copied to the results folder.
+//
+//	images  <name>.npy (float32, N x C x H x W) and <name>.json (value range)
+//	tensor  <name>.npy (float32, any shape)
+//	labels  <name>.npy (int64, N)
+//	series  <name>.json (named scalar series, for loss curves)
+//	figure  <name>.png
+//	model   <name>/ (a directory: model files and their description)
+//	text    <name>.txt
+//
+// # Invariants
+//
+// Save writes only below dir and only files whose names start with name, so
+// several outputs can share one directory. Load never returns a partially
+// decoded artifact: any problem is an error naming the file.
+package artifact
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+)
+
+// Type names the kind of value an artifact holds. Stage ports declare a Type
+// and the runner checks, before running anything, that every input is fed by
+// an output of the same Type.
+type Type string
+
+// The artifact types.
+const (
+	TypeImages Type = "images"
+	TypeTensor Type = "tensor"
+	TypeLabels Type = "labels"
+	TypeSeries Type = "series"
+	TypeFigure Type = "figure"
+	TypeModel  Type = "model"
+	TypeText   Type = "text"
+)
+
+// Artifact is a typed stage output.
+type Artifact interface {
+	// Type reports the artifact's type.
+	Type() Type
+	// Save writes the artifact into dir under names that start with name and
+	// returns the paths it wrote, relative to dir, in a stable order.
+	Save(dir, name string) ([]string, error)
+}
+
+// Load reads the artifact of type t saved under name in dir.
+func Load(t Type, dir, name string) (Artifact, error) {
+	switch t {
+	case TypeImages:
+		return loadImages(dir, name)
+	case TypeTensor:
+		return loadTensor(dir, name)
+	case TypeLabels:
+		return loadLabels(dir, name)
+	case TypeSeries:
+		return loadSeries(dir, name)
+	case TypeFigure:
+		return loadFigure(dir, name)
+	case TypeModel:
+		return loadModel(dir, name)
+	case TypeText:
+		return loadText(dir, name)
+	}
+	return nil, fmt.Errorf("artifact: unknown type %q (known: %v)", t, Types())
+}
+
+// Types lists the artifact types in sorted order.
+func Types() []Type {
+	ts := []Type{TypeImages, TypeTensor, TypeLabels, TypeSeries, TypeFigure, TypeModel, TypeText}
+	sort.Slice(ts, func(i, j int) bool { return ts[i] < ts[j] })
+	return ts
+}
+
+// writeFile writes data to dir/rel, creating parent directories.
+func writeFile(dir, rel string, data []byte) error {
+	p := filepath.Join(dir, rel)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(p, data, 0o644)
+}

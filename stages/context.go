@@ -1,0 +1,103 @@
+package stages
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/rs/zerolog"
+
+	"difflab/stages/artifact"
+)
+
+// Input is one artifact fed to an input port, with where it came from.
+type Input struct {
+	artifact.Artifact
+	// Stage is the producing stage's id, with its sweep values, such as
+	// "edited[i_start=10]".
+	Stage string
+	// Matrix holds the producing stage's sweep values by parameter name (empty
+	// when it is not a sweep); plot titles such as "i_start={i_start}" use it.
+	Matrix map[string]any
+}
+
+// State stores a stage's intermediate state, such as per-epoch training
+// checkpoints, so that a killed run resumes where it stopped. Entries are
+// keyed by the stage's cache key and a name, published atomically, and never
+// seen half-written.
+type State interface {
+	// Load returns the directory of the state saved under name, if any.
+	Load(name string) (dir string, ok bool)
+	// Save calls fill with an empty directory, then publishes what fill wrote
+	// under name. It replaces any earlier state of that name.
+	Save(name string, fill func(dir string) error) error
+}
+
+// Context is what a running stage sees. The runner creates it; stages read
+// Params and In and report results with Output.
+type Context struct {
+	context.Context
+	// Kind is the stage's kind.
+	Kind *Kind
+	// Stage is the stage id, with its sweep values.
+	Stage string
+	// Params are the resolved parameters.
+	Params Params
+	// In holds the artifacts fed to each input port, in declaration order
+	// (exactly one unless the port is Many).
+	In map[string][]Input
+	// Log is the stage's logger.
+	Log zerolog.Logger
+	// Workdir is an empty scratch directory owned by this run of the stage.
+	// A Model output is usually built here.
+	Workdir string
+	// State keeps resumable state across runs; see State.
+	State State
+	// Progress, if set, receives progress reports; use Report.
+	Progress func(done, total int, detail string)
+
+	outputs map[string]artifact.Artifact
+}
+
+// One returns the single artifact fed to input port name.
+func (c *Context) One(name string) artifact.Artifact {
+	in := c.In[name]
+	if len(in) == 0 {
+		return nil
+	}
+	return in[0].Artifact
+}
+
+// Output records the artifact produced for output port name. It returns an
+// error if the port is undeclared or the type differs from its declaration.
+func (c *Context) Output(name string, a artifact.Artifact) error {
+	p := c.Kind.Output(name)
+	if p == nil {
+		return fmt.Errorf("stage %s: kind %s has no output %q", c.Stage, c.Kind.Name, name)
+	}
+	if a == nil || a.Type() != p.Type {
+		return fmt.Errorf("stage %s: output %q must be %s, got %v", c.Stage, name, p.Type, typeOf(a))
+	}
+	if c.outputs == nil {
+		c.outputs = map[string]artifact.Artifact{}
+	}
+	c.outputs[name] = a
+	return nil
+}
+
+// Outputs returns the artifacts recorded by Output, by port name.
+func (c *Context) Outputs() map[string]artifact.Artifact { return c.outputs }
+
+// Report announces progress: done of total units of work, with a short
+// detail such as "epoch 3/10 loss 0.041". It does nothing if Progress is nil.
+func (c *Context) Report(done, total int, detail string) {
+	if c.Progress != nil {
+		c.Progress(done, total, detail)
+	}
+}
+
+func typeOf(a artifact.Artifact) any {
+	if a == nil {
+		return "nothing"
+	}
+	return a.Type()
+}
