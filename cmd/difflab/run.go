@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/rs/zerolog"
+
+	"difflab/runner"
+)
+
+func init() {
+	register("run", "run experiments: compute what the cache lacks, copy outputs to results/", cmdRun)
+	register("plan", "say which stages would run, and why, without running them", cmdPlan)
+}
+
+// runFlags are the flags of run and plan.
+type runFlags struct {
+	load        *loadFlags
+	log         *logFlags
+	cache       *string
+	results     string
+	jobs        int
+	force       bool
+	only        stringList
+	json        bool
+	explainKeys bool
+	verify      bool
+	reproduce   bool
+}
+
+func addRunFlags(fs *flag.FlagSet) *runFlags {
+	f := &runFlags{load: addLoadFlags(fs), log: addLogFlags(fs), cache: addCacheFlag(fs)}
+	fs.StringVar(&f.results, "results", "results", "folder that receives every stage's outputs")
+	fs.IntVar(&f.jobs, "jobs", runner.DefaultJobs(), "stages run at once")
+	fs.BoolVar(&f.force, "force", false, "recompute the stages even when cached (with --only: only those named)")
+	fs.Var(&f.only, "only", "run only this stage (id or node id) and what it needs (repeatable)")
+	fs.BoolVar(&f.json, "json", false, "print the summary as one JSON object on stdout")
+	fs.BoolVar(&f.explainKeys, "explain-keys", false, "print every cache key's input lines on stderr (also DIFFLAB_DEBUG=cachehash)")
+	fs.BoolVar(&f.verify, "verify", false, "hash every cached file read, not only those whose mtime changed")
+	fs.BoolVar(&f.reproduce, "reproduce", false, "run cached stages again and fail those whose outputs differ (publishes nothing)")
+	return f
+}
+
+// options turns the flags into runner options.
+func (f *runFlags) options() (runner.Options, zerolog.Logger, bool) {
+	log := f.log.newLogger()
+	c, ok := openCache(*f.cache)
+	if !ok {
+		return runner.Options{}, log, false
+	}
+	o := runner.Options{Cache: c, Jobs: f.jobs, Force: f.force, Only: f.only, Results: f.results, Verify: f.verify, Reproduce: f.reproduce, Log: log}
+	if f.explainKeys || strings.Contains(os.Getenv("DIFFLAB_DEBUG"), "cachehash") {
+		o.ExplainKeys = stderr
+	}
+	return o, log, true
+}
+
+func cmdRun(args []string) int {
+	fs := newFlagSet("run", "[PATH...]", "Run the experiments in PATH (files or directories; default experiments/).\n"+
+		"Stages with a valid cache entry are not recomputed; every stage's outputs are\n"+
+		"copied to <results>/<experiment path without .yaml>/<stage>/.")
+	f := addRunFlags(fs)
+	paths, code, ok := parseArgs(fs, args)
+	if !ok {
+		return code
+	}
+	g, code := loadGraph(paths, f.load)
+	if g == nil {
+		return code
+	}
+	opts, log, ok := f.options()
+	if !ok {
+		return exitError
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // a second Ctrl-C kills at once
+		log.Warn().Msg("interrupted: stopping stages (press Ctrl-C again to kill)")
+	}()
+	s, err := runner.Run(ctx, g, opts)
+	if err != nil {
+		return runError(err)
+	}
+	printSummary(stdout, s, f.json, f.log.verbose, false)
+	switch {
+	case s.Interrupted:
+		return exitInterrupted
+	case s.Failed > 0:
+		return exitStageFailed
+	}
+	return exitOK
+}
+
+func cmdPlan(args []string) int {
+	fs := newFlagSet("plan", "[PATH...]", "Say, for every stage of the experiments in PATH, whether its result is cached\n"+
+		"or it would run, and why: no entry, an invalid entry, or which parameter, input\n"+
+		"or file changed since its last run.")
+	f := addRunFlags(fs)
+	paths, code, ok := parseArgs(fs, args)
+	if !ok {
+		return code
+	}
+	g, code := loadGraph(paths, f.load)
+	if g == nil {
+		return code
+	}
+	opts, _, ok := f.options()
+	if !ok {
+		return exitError
+	}
+	s, err := runner.Plan(g, opts)
+	if err != nil {
+		return runError(err)
+	}
+	printSummary(stdout, s, f.json, true, true)
+	return exitOK
+}
+
+// runError prints an error that stopped Run or Plan before any stage ran
+// and returns its exit status.
+func runError(err error) int {
+	fmt.Fprintln(stderr, "difflab:", err)
+	var ke *runner.KeyError
+	switch {
+	case errors.Is(err, runner.ErrNoSuchStage):
+		return exitUsage
+	case errors.As(err, &ke):
+		return exitValidation
+	}
+	return exitError
+}
+
+// printSummary writes s as JSON, or as one line per stage worth reading
+// (all of them when all is set) and a line of totals (of a plan when plan
+// is set).
+func printSummary(w io.Writer, s *runner.Summary, asJSON, all, plan bool) {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(s)
+		return
+	}
+	for _, st := range s.Stages {
+		if !all && (st.Status == runner.StatusExecuted || st.Status == runner.StatusCached) {
+			continue
+		}
+		line := fmt.Sprintf("%-9s %s", st.Status, st.Experiment)
+		if st.ID != "" {
+			line += " " + st.ID
+		}
+		if st.Error != "" {
+			line += ": " + st.Error
+		} else if st.Reason != "" {
+			line += ": " + st.Reason
+		}
+		fmt.Fprintln(w, line)
+	}
+	parts := []string{fmt.Sprintf("%d executed", s.Executed)}
+	if plan {
+		parts = []string{fmt.Sprintf("%d would run", s.WouldRun)}
+	}
+	parts = append(parts, fmt.Sprintf("%d cached", s.Cached))
+	if s.Failed > 0 {
+		parts = append(parts, fmt.Sprintf("%d failed", s.Failed))
+	}
+	if s.Skipped > 0 {
+		parts = append(parts, fmt.Sprintf("%d skipped", s.Skipped))
+	}
+	total := strings.Join(parts, ", ") + fmt.Sprintf(" in %.1fs", s.Seconds)
+	if s.Interrupted {
+		total += " (interrupted)"
+	}
+	fmt.Fprintln(w, total)
+}

@@ -1,0 +1,323 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"difflab/stages/artifact"
+)
+
+func TestKeyKnownAnswer(t *testing.T) {
+	b := NewKeyBuilder()
+	b.Add("kind %s %d", "x", 1)
+	// printf 'difflab-cache v1\nkind x 1\n' | sha256sum
+	const want = "6bd814d5b78b2ed43cc4eb0f57a7922eb240c01eff8bd1a591ecd0428832298f"
+	if got := b.Sum(); got != want {
+		t.Fatalf("Sum = %s, want %s", got, want)
+	}
+	if l := b.Lines(); len(l) != 2 || l[0] != FormatVersion {
+		t.Fatalf("Lines = %q", l)
+	}
+	b2 := NewKeyBuilder()
+	b2.Add("kind x 1\nkind y 2")
+	if b2.Sum() == SumLines([]string{FormatVersion, "kind x 1", "kind y 2"}) {
+		t.Fatal("a newline inside a line must not split it into two lines")
+	}
+}
+
+func TestValidKey(t *testing.T) {
+	for k, want := range map[string]bool{
+		strings.Repeat("a", 64):         true,
+		strings.Repeat("A", 64):         false,
+		strings.Repeat("a", 63):         false,
+		"../" + strings.Repeat("a", 61): false,
+	} {
+		if ValidKey(k) != want {
+			t.Errorf("ValidKey(%q) = %v", k, !want)
+		}
+	}
+}
+
+func key(i int) string { return SumLines([]string{"test", string(rune('a' + i))}) }
+
+// publish writes an entry for k with one output file holding data.
+func publish(t *testing.T, c *Cache, k string, data string) *Entry {
+	t.Helper()
+	p, err := c.Begin(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(p.OutDir(), "out.txt"), []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e, err := p.Commit(&Manifest{Kind: "k", Outputs: []Output{{Name: "out", Type: "text", Files: []File{{Path: "out.txt"}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func TestPublishAndVerify(t *testing.T) {
+	c, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := key(0)
+	var miss *MissError
+	if _, err := c.Get(k, false); !errors.As(err, &miss) || miss.Bad() || !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get of an absent key: %v", err)
+	}
+	publish(t, c, k, "hello")
+	e, err := c.Get(k, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, err := e.Load("out"); err != nil || a != artifact.Text("hello") {
+		t.Fatalf("Load = %v, %v", a, err)
+	}
+	if got, err := os.ReadFile(filepath.Join(e.OutDir, "out.txt")); err != nil || string(got) != "hello" {
+		t.Fatalf("entry file = %q, %v", got, err)
+	}
+	if temps, _ := os.ReadDir(filepath.Join(c.Root(), "tmp")); len(temps) != 0 {
+		t.Fatalf("tmp holds %d leftovers after a commit", len(temps))
+	}
+
+	path := filepath.Join(e.OutDir, "out.txt")
+	info, _ := os.Stat(path)
+	// A byte flipped in place with the modification time restored is only
+	// seen when verifying.
+	os.WriteFile(path, []byte("hellO"), 0o644)
+	os.Chtimes(path, info.ModTime(), info.ModTime())
+	if _, err := c.Get(k, false); err != nil {
+		t.Fatalf("without verify, an unchanged mtime trusts the file: %v", err)
+	}
+	if _, err := c.Get(k, true); !errors.As(err, &miss) || !miss.Bad() || !strings.Contains(err.Error(), "SHA-256") {
+		t.Fatalf("verify missed a flipped byte: %v", err)
+	}
+	// A later edit changes the mtime and is seen without verify.
+	later := info.ModTime().Add(time.Second)
+	os.Chtimes(path, later, later)
+	if _, err := c.Get(k, false); err == nil || !strings.Contains(err.Error(), "SHA-256") {
+		t.Fatalf("an edited file was not detected: %v", err)
+	}
+	// Republishing replaces the bad entry.
+	publish(t, c, k, "hello")
+	if _, err := c.Get(k, true); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(path, []byte("hell"), 0o644)
+	if _, err := c.Get(k, false); err == nil || !strings.Contains(err.Error(), "bytes") {
+		t.Fatalf("truncation not detected: %v", err)
+	}
+	os.Remove(path)
+	if _, err := c.Get(k, false); err == nil || !strings.Contains(err.Error(), "out.txt") {
+		t.Fatalf("missing file not detected: %v", err)
+	}
+	os.WriteFile(filepath.Join(e.Dir, "manifest.json"), []byte("{garbage"), 0o644)
+	if _, err := c.Get(k, false); !errors.As(err, &miss) || !miss.Bad() || !strings.Contains(err.Error(), "manifest") {
+		t.Fatalf("garbage manifest not detected: %v", err)
+	}
+	// An entry filed under another key is not served.
+	publish(t, c, key(1), "x")
+	os.RemoveAll(c.EntryDir(k))
+	os.MkdirAll(filepath.Dir(c.EntryDir(k)), 0o755)
+	if err := os.Rename(c.EntryDir(key(1)), c.EntryDir(k)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Get(k, false); err == nil || !strings.Contains(err.Error(), "names key") {
+		t.Fatalf("entry of another key served: %v", err)
+	}
+}
+
+func TestLockExcludes(t *testing.T) {
+	c, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	l1, err := c.Lock(ctx, key(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan *Lock)
+	go func() {
+		l2, err := c.Lock(ctx, key(0))
+		if err != nil {
+			t.Error(err)
+		}
+		got <- l2
+	}()
+	select {
+	case <-got:
+		t.Fatal("second Lock succeeded while the first was held")
+	case <-time.After(100 * time.Millisecond):
+	}
+	other, err := c.Lock(ctx, key(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.Unlock()
+	l1.Unlock()
+	(<-got).Unlock()
+
+	l1, _ = c.Lock(ctx, key(0))
+	defer l1.Unlock()
+	cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if _, err := c.Lock(cctx, key(0)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Lock with an expired context = %v", err)
+	}
+}
+
+func TestState(t *testing.T) {
+	c, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.State(key(0))
+	if _, ok := s.Load("epoch"); ok {
+		t.Fatal("Load found state that was never saved")
+	}
+	for _, v := range []string{"1", "2"} {
+		if err := s.Save("epoch", func(dir string) error { return os.WriteFile(filepath.Join(dir, "n"), []byte(v), 0o644) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir, ok := s.Load("epoch")
+	if b, _ := os.ReadFile(filepath.Join(dir, "n")); !ok || string(b) != "2" {
+		t.Fatalf("state = %q, %v; want the last saved", b, ok)
+	}
+	if err := s.Save("epoch", func(string) error { return errors.New("disk full") }); err == nil {
+		t.Fatal("a failed fill was published")
+	}
+	if dir, _ := s.Load("epoch"); dir == "" {
+		t.Fatal("a failed Save removed the earlier state")
+	}
+	if err := c.DropState(key(0)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.Load("epoch"); ok {
+		t.Fatal("DropState left the state")
+	}
+}
+
+func TestGC(t *testing.T) {
+	c, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		publish(t, c, key(i), "data")
+		c.SetLast("e.yaml", string(rune('a'+i)), key(i))
+	}
+	// Leftovers of a killed run, and state of a published key.
+	os.MkdirAll(filepath.Join(c.Root(), "tmp", entryTempPrefix+key(5)+"-123", "out"), 0o755)
+	c.State(key(0)).Save("x", func(string) error { return nil })
+	held, _ := c.Lock(context.Background(), key(2))
+
+	rep, err := c.GC(GCOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Entries != 0 || rep.Temps != 1 || rep.States != 1 {
+		t.Fatalf("leftover-only GC = %+v", rep)
+	}
+	rep, err = c.GC(GCOptions{Keep: map[string]bool{key(0): true}, DryRun: true})
+	if err != nil || rep.Entries != 1 {
+		t.Fatalf("dry run = %+v, %v (key 2 is locked, key 1 unreachable)", rep, err)
+	}
+	if _, err := c.Get(key(1), false); err != nil {
+		t.Fatal("dry run removed an entry")
+	}
+	rep, err = c.GC(GCOptions{Keep: map[string]bool{key(0): true}})
+	if err != nil || rep.Entries != 1 || rep.Index != 1 {
+		t.Fatalf("GC = %+v, %v", rep, err)
+	}
+	if _, err := c.Get(key(1), false); err == nil {
+		t.Fatal("unreachable entry kept")
+	}
+	if _, ok := c.Last("e.yaml", "b"); ok {
+		t.Fatal("index record of a removed entry kept")
+	}
+	for _, k := range []string{key(0), key(2)} {
+		if _, err := c.Get(k, false); err != nil {
+			t.Fatalf("kept or locked entry removed: %v", err)
+		}
+	}
+	held.Unlock()
+	st, err := c.Status()
+	if err != nil || st.Entries != 2 || st.Bytes == 0 || st.Temps != 0 {
+		t.Fatalf("Status = %+v, %v", st, err)
+	}
+	// Age: nothing is an hour old yet.
+	rep, _ = c.GC(GCOptions{OlderThan: time.Hour})
+	if rep.Entries != 0 {
+		t.Fatalf("GC by age removed fresh entries: %+v", rep)
+	}
+	c.now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	rep, _ = c.GC(GCOptions{OlderThan: time.Hour})
+	if rep.Entries != 2 {
+		t.Fatalf("GC by age kept old entries: %+v", rep)
+	}
+}
+
+func TestDigesterStatCache(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "data.bin")
+	os.WriteFile(f, []byte("abc"), 0o644)
+	old := time.Now().Add(-time.Minute)
+	os.Chtimes(f, old, old)
+	d := NewDigester(filepath.Join(dir, "stat.json"))
+	// printf abc | sha256sum
+	const abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+	if got, err := d.Digest(f); err != nil || got != abc {
+		t.Fatalf("Digest = %s, %v", got, err)
+	}
+	if err := d.Save(); err != nil {
+		t.Fatal(err)
+	}
+	// Same size and mtime: the remembered digest is used, also by a new
+	// Digester reading the saved stat cache.
+	os.WriteFile(f, []byte("xyz"), 0o644)
+	os.Chtimes(f, old, old)
+	if got, _ := NewDigester(filepath.Join(dir, "stat.json")).Digest(f); got != abc {
+		t.Fatalf("stat cache not used: %s", got)
+	}
+	// A new mtime makes it hash again.
+	os.Chtimes(f, old.Add(time.Second), old.Add(time.Second))
+	if got, _ := d.Digest(f); got == abc {
+		t.Fatal("changed file not rehashed")
+	}
+	// Recently modified files are not remembered (their mtime may not
+	// change on the next write).
+	g := filepath.Join(dir, "fresh.bin")
+	os.WriteFile(g, []byte("abc"), 0o644)
+	d.Digest(g)
+	os.WriteFile(g, []byte("xyz"), 0o644)
+	st, _ := os.Stat(g)
+	os.Chtimes(g, st.ModTime(), st.ModTime())
+	if got, _ := d.Digest(g); got == abc {
+		t.Fatal("digest of a fresh file was remembered")
+	}
+	if n := d.Prune(); n != 0 {
+		t.Fatalf("Prune forgot %d digests of existing files", n)
+	}
+	os.Remove(f)
+	if n := d.Prune(); n != 1 {
+		t.Fatalf("Prune forgot %d digests, want the deleted file's", n)
+	}
+	// Directories digest their files by relative name.
+	sub := filepath.Join(dir, "tree")
+	os.MkdirAll(filepath.Join(sub, "a"), 0o755)
+	os.WriteFile(filepath.Join(sub, "a", "x"), []byte("1"), 0o644)
+	d1, _ := d.Digest(sub)
+	os.Rename(filepath.Join(sub, "a", "x"), filepath.Join(sub, "a", "y"))
+	if d2, _ := d.Digest(sub); d1 == d2 {
+		t.Fatal("renaming a file in a directory kept its digest")
+	}
+}

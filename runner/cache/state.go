@@ -1,0 +1,90 @@
+package cache
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+
+	"difflab/stages"
+)
+
+const stateTempPrefix = "state-"
+
+// State returns the resumable-state store of key (see stages.State). Each
+// named state is a directory <dir>/state/<key>/<name>/, published by an
+// atomic rename; Save should be called while holding the key's lock.
+func (c *Cache) State(key string) stages.State {
+	return &stateStore{c: c, key: key}
+}
+
+// DropState removes all state saved under key, for example once the key's
+// entry is published or when a forced run must start from scratch.
+func (c *Cache) DropState(key string) error {
+	if !ValidKey(key) {
+		return fmt.Errorf("cache: malformed key %q", key)
+	}
+	return c.trash(filepath.Join(c.dir, "state", key), "old-")
+}
+
+type stateStore struct {
+	c   *Cache
+	key string
+}
+
+var _ stages.State = (*stateStore)(nil)
+
+func (s *stateStore) path(name string) string {
+	return filepath.Join(s.c.dir, "state", s.key, url.PathEscape(name))
+}
+
+// Load implements stages.State.
+func (s *stateStore) Load(name string) (string, bool) {
+	p := s.path(name)
+	info, err := os.Stat(p)
+	if err != nil || !info.IsDir() {
+		return "", false
+	}
+	return p, true
+}
+
+// Save implements stages.State.
+func (s *stateStore) Save(name string, fill func(dir string) error) error {
+	tmp, err := os.MkdirTemp(filepath.Join(s.c.dir, "tmp"), stateTempPrefix+s.key+"-")
+	if err != nil {
+		return fmt.Errorf("cache: state: %w", err)
+	}
+	fail := func(err error) error {
+		os.RemoveAll(tmp)
+		return fmt.Errorf("cache: saving state %q: %w", name, err)
+	}
+	if err := fill(tmp); err != nil {
+		return fail(err)
+	}
+	if err := syncTree(tmp); err != nil {
+		return fail(err)
+	}
+	dst := s.path(name)
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return fail(err)
+	}
+	if _, err := os.Stat(dst); err == nil {
+		if err := s.c.trash(dst, "old-"); err != nil {
+			return fail(err)
+		}
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		return fail(err)
+	}
+	return syncFile(filepath.Dir(dst))
+}
+
+// syncTree syncs every file and directory below root, root included.
+func syncTree(root string) error {
+	return filepath.Walk(root, func(p string, _ os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		return syncFile(p)
+	})
+}

@@ -1,0 +1,151 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"difflab/runner/cache"
+	"difflab/stages"
+)
+
+// Tests that need separate processes re-execute the test binary with
+// $DIFFLAB_TEST_HELPER naming a graph; the helper runs it on the cache in
+// $DIFFLAB_TEST_CACHE and prints the summary as JSON.
+
+func TestMain(m *testing.M) {
+	if name := os.Getenv("DIFFLAB_TEST_HELPER"); name != "" {
+		os.Exit(helperMain(name))
+	}
+	os.Exit(m.Run())
+}
+
+func helperGraph(name string) *graph {
+	g := newGraph("helper.yaml")
+	switch name {
+	case "block":
+		g.add("big", "test.block", nil)
+	case "slow":
+		p := src(1)
+		p["sleep_ms"] = 300
+		g.add("a", "test.source", p)
+		g.add("b", "test.scale", stages.Params{"factor": 2.0}, "in=a")
+		q := src(2)
+		q["sleep_ms"] = 300
+		g.add("c", "test.source", q)
+	}
+	return g
+}
+
+func helperMain(name string) int {
+	c, err := cache.Open(os.Getenv("DIFFLAB_TEST_CACHE"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	s, err := Run(context.Background(), helperGraph(name).g, Options{Cache: c, Jobs: 2, Log: zerolog.New(os.Stderr)})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	json.NewEncoder(os.Stdout).Encode(s)
+	return 0
+}
+
+func helper(t *testing.T, name, cacheDir string, env ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), append(env, "DIFFLAB_TEST_HELPER="+name, "DIFFLAB_TEST_CACHE="+cacheDir)...)
+	cmd.Stderr = os.Stderr
+	return cmd
+}
+
+func waitFor(t *testing.T, path string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("helper never created %s", path)
+}
+
+func TestKilledRunLeavesNothingValid(t *testing.T) {
+	for _, mode := range []string{"run", "save"} {
+		t.Run(mode, func(t *testing.T) {
+			e := newEnv(t)
+			ready := filepath.Join(e.dir, "ready")
+			cmd := helper(t, "block", e.c.Root(), "DIFFLAB_TEST_MODE="+mode, "DIFFLAB_TEST_READY="+ready)
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, ready)
+			cmd.Process.Kill() // SIGKILL
+			cmd.Wait()
+
+			g := helperGraph("block")
+			keys, err := Keys(g.g, e.c.Digests)
+			if err != nil {
+				t.Fatal(err)
+			}
+			key := keys[g.ids["big"]].Key
+			if _, err := e.c.Get(key, true); !errors.Is(err, cache.ErrNotFound) {
+				t.Fatalf("killed run left an entry that reads as %v", err)
+			}
+			temps, _ := os.ReadDir(filepath.Join(e.c.Root(), "tmp"))
+			if len(temps) == 0 {
+				t.Fatal("expected the killed run's temporary directory (the test did not kill mid-write)")
+			}
+			s := e.run(g)
+			if s.Executed != 1 || s.Failed != 0 {
+				t.Fatalf("run after the kill: %+v", s)
+			}
+			if _, err := e.c.Get(key, true); err != nil {
+				t.Fatal(err)
+			}
+			if left, _ := os.ReadDir(filepath.Join(e.c.Root(), "tmp")); len(left) != 0 {
+				t.Fatalf("%d temporary directories of the killed run survive the next run", len(left))
+			}
+		})
+	}
+}
+
+func TestConcurrentProcessesComputeOnce(t *testing.T) {
+	e := newEnv(t)
+	var cmds []*exec.Cmd
+	var outs []*strings.Builder
+	for i := 0; i < 2; i++ {
+		cmd := helper(t, "slow", e.c.Root())
+		out := &strings.Builder{}
+		cmd.Stdout = out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds, outs = append(cmds, cmd), append(outs, out)
+	}
+	executed, cached := 0, 0
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("helper %d: %v", i, err)
+		}
+		var s Summary
+		if err := json.Unmarshal([]byte(outs[i].String()), &s); err != nil {
+			t.Fatalf("helper %d printed %q", i, outs[i].String())
+		}
+		executed += s.Executed
+		cached += s.Cached
+	}
+	if ran := got(e.ran()); ran != "a b c" || executed != 3 || cached != 3 {
+		t.Fatalf("stages ran %q; executed %d, cached %d in total", ran, executed, cached)
+	}
+}

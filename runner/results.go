@@ -1,0 +1,176 @@
+package runner
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"difflab/runner/cache"
+	"difflab/runner/experiment"
+	"difflab/stages/artifact"
+)
+
+// ResultMarker is the name of the file in each results folder that records
+// which cache entry the folder holds and the types of its outputs.
+const ResultMarker = ".difflab-result.json"
+
+// ResultInfo is the content of a results folder's marker file.
+type ResultInfo struct {
+	Key        string         `json:"key"`
+	Experiment string         `json:"experiment"`
+	Stage      string         `json:"stage"`
+	Kind       string         `json:"kind"`
+	Outputs    []cache.Output `json:"outputs"`
+}
+
+// ResultDir returns the results folder of node id of the experiment at
+// path (relative to the experiments root): <results>/<path without
+// .yaml>/<id>, with path separators in id replaced by "_".
+func ResultDir(results, experimentPath, id string) string {
+	exp := strings.TrimSuffix(strings.TrimSuffix(experimentPath, ".yaml"), ".yml")
+	id = strings.NewReplacer("/", "_", string(os.PathSeparator), "_", "\x00", "_").Replace(id)
+	if id == "." || id == ".." {
+		id = "_" + id
+	}
+	return filepath.Join(results, filepath.FromSlash(exp), id)
+}
+
+// publishResults copies the files of entry e into n's results folder,
+// replacing what was there, and returns their paths. A folder that already
+// holds e's files unchanged is left alone.
+func publishResults(results string, n *experiment.Node, e *cache.Entry) ([]string, error) {
+	if !filepath.IsLocal(filepath.FromSlash(n.Experiment.Path)) {
+		return nil, fmt.Errorf("experiment path %q leaves the results folder", n.Experiment.Path)
+	}
+	dst := ResultDir(results, n.Experiment.Path, n.ID)
+	var paths []string
+	for _, o := range e.Manifest.Outputs {
+		for _, f := range o.Files {
+			paths = append(paths, filepath.Join(dst, filepath.FromSlash(f.Path)))
+		}
+	}
+	if upToDate(dst, e) {
+		return paths, nil
+	}
+	parent := filepath.Dir(dst)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dst)+".tmp-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	info := ResultInfo{Key: e.Key, Experiment: n.Experiment.Path, Stage: n.ID, Kind: n.Kind.Name}
+	for _, o := range e.Manifest.Outputs {
+		ro := cache.Output{Name: o.Name, Type: o.Type}
+		for _, f := range o.Files {
+			to := filepath.Join(tmp, filepath.FromSlash(f.Path))
+			if err := copyFile(filepath.Join(e.OutDir, filepath.FromSlash(f.Path)), to); err != nil {
+				return nil, err
+			}
+			st, err := os.Stat(to)
+			if err != nil {
+				return nil, err
+			}
+			rf := f
+			rf.MtimeNS = st.ModTime().UnixNano()
+			ro.Files = append(ro.Files, rf)
+		}
+		info.Outputs = append(info.Outputs, ro)
+	}
+	b, err := json.MarshalIndent(info, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(tmp, ResultMarker), b, 0o644); err != nil {
+		return nil, err
+	}
+	old, err := os.MkdirTemp(parent, "."+filepath.Base(dst)+".old-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(old)
+	if err := os.Rename(dst, filepath.Join(old, "x")); err != nil && !os.IsNotExist(err) {
+		return nil, err
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		// Another process sharing the results folder may have just put
+		// the same files there.
+		if upToDate(dst, e) {
+			return paths, nil
+		}
+		return nil, err
+	}
+	return paths, nil
+}
+
+// upToDate reports whether dst's marker names e and every file is there
+// with the size and modification time it had when copied.
+func upToDate(dst string, e *cache.Entry) bool {
+	info, err := ReadResult(dst)
+	if err != nil || info.Key != e.Key || len(info.Outputs) != len(e.Manifest.Outputs) {
+		return false
+	}
+	for _, o := range info.Outputs {
+		for _, f := range o.Files {
+			st, err := os.Stat(filepath.Join(dst, filepath.FromSlash(f.Path)))
+			if err != nil || st.Size() != f.Size || st.ModTime().UnixNano() != f.MtimeNS {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// ReadResult reads the marker of a results folder.
+func ReadResult(dir string) (*ResultInfo, error) {
+	b, err := os.ReadFile(filepath.Join(dir, ResultMarker))
+	if err != nil {
+		return nil, fmt.Errorf("%s is not a difflab results folder: %w", dir, err)
+	}
+	var info ResultInfo
+	if err := json.Unmarshal(b, &info); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, ResultMarker), err)
+	}
+	return &info, nil
+}
+
+// LoadResult reads output name from a results folder.
+func LoadResult(dir, name string) (artifact.Artifact, error) {
+	info, err := ReadResult(dir)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, o := range info.Outputs {
+		if o.Name == name {
+			return artifact.Load(o.Type, dir, name)
+		}
+		names = append(names, o.Name)
+	}
+	return nil, fmt.Errorf("%s has no output %q (outputs: %s)", dir, name, strings.Join(names, ", "))
+}
+
+func copyFile(from, to string) error {
+	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+		return err
+	}
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(to)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, in)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

@@ -1,0 +1,616 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"difflab/runner/cache"
+	"difflab/runner/experiment"
+	"difflab/stages"
+)
+
+// Options configures Run and Plan. Only Cache is required.
+type Options struct {
+	// Cache stores every stage's outputs.
+	Cache *cache.Cache
+	// Jobs is how many stages may run at once; zero or less means
+	// DefaultJobs(). Compute stages use every core themselves, so more jobs
+	// mostly help graphs of many small stages.
+	Jobs int
+	// Force recomputes the selected stages even when their entry is valid.
+	// With Only, it applies to the named stages, not to their inputs.
+	Force bool
+	// Only, when not empty, restricts the run to the stages named (by stage
+	// id, such as "edited", or node id, such as "edited[i_start=10]") and
+	// the stages they need inputs from; those come from the cache when
+	// valid and are computed otherwise. Other stages are left out of the
+	// summary.
+	Only []string
+	// Results is the folder that receives every node's outputs under
+	// <experiment path without .yaml>/<node id>/; empty disables it.
+	Results string
+	// Verify hashes every file of every entry read, instead of only those
+	// whose modification time changed since publication.
+	Verify bool
+	// Reproduce runs the selected stages that have a valid entry again and
+	// compares their outputs with the entry's, publishing nothing: a stage
+	// whose outputs differ fails, with the differing files in its error and
+	// its key lines in the log (a missing key line or a nondeterministic Run
+	// is the likely cause). Stages without a valid entry run as usual.
+	Reproduce bool
+	// ExplainKeys, when set, receives every key's input lines.
+	ExplainKeys io.Writer
+	// Log receives the run's log; the zero logger discards it.
+	Log zerolog.Logger
+	// ProgressEvery is the least time between two progress lines of a
+	// stage; zero means 2 seconds.
+	ProgressEvery time.Duration
+}
+
+// ErrNoSuchStage is the cause of the error of Run and Plan when Only names
+// a stage that the graph does not have.
+var ErrNoSuchStage = errors.New("no such stage")
+
+// DefaultJobs is the default number of concurrent stages: half the CPUs,
+// at least one.
+func DefaultJobs() int { return max(1, runtime.NumCPU()/2) }
+
+// nodeState is the outcome of one node, shared with its consumers.
+type nodeState struct {
+	done  chan struct{}
+	res   StageResult
+	entry *cache.Entry // set when executed or cached
+}
+
+type run struct {
+	opts   Options
+	c      *cache.Cache
+	keys   map[*experiment.Node]NodeKey
+	states map[*experiment.Node]*nodeState
+	direct map[*experiment.Node]bool // nodes named by Only (all when Only is empty)
+	sem    chan struct{}
+
+	mu      sync.Mutex
+	flights map[string]*flight // keys being or already obtained by this run
+}
+
+// flight is one key's computation in this run; nodes of other experiments
+// with the same key share it.
+type flight struct {
+	done  chan struct{}
+	by    string // the node that obtains it
+	entry *cache.Entry
+	err   error
+}
+
+// Run computes every node of g whose entry is missing or invalid, in
+// dependency order, up to opts.Jobs at a time, and copies every node's
+// outputs to the results folder. A failed stage stops only the stages that
+// depend on it. When ctx is cancelled, running stages see it through their
+// Context, nothing incomplete is published, and the summary says
+// interrupted. The error is for problems that stop everything before any
+// stage starts (unreadable files for keys, unknown --only names); stage
+// failures are reported in the summary.
+func Run(ctx context.Context, g *experiment.Graph, opts Options) (*Summary, error) {
+	start := time.Now()
+	r, err := prepare(g, &opts)
+	if err != nil {
+		return nil, err
+	}
+	nodes := r.selected(g)
+	var wg sync.WaitGroup
+	for _, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.node(ctx, n)
+		}()
+	}
+	wg.Wait()
+	s := &Summary{Interrupted: ctx.Err() != nil}
+	if len(opts.Only) == 0 {
+		s.Stages = skippedExperiments(g)
+	}
+	for _, n := range nodes {
+		s.Stages = append(s.Stages, r.states[n].res)
+	}
+	s.count()
+	s.Seconds = time.Since(start).Seconds()
+	return s, nil
+}
+
+// prepare computes the keys and the selection shared by Run and Plan.
+func prepare(g *experiment.Graph, opts *Options) (*run, error) {
+	if opts.Cache == nil {
+		return nil, errors.New("runner: Options.Cache is nil")
+	}
+	if opts.Jobs <= 0 {
+		opts.Jobs = DefaultJobs()
+	}
+	if opts.ProgressEvery <= 0 {
+		opts.ProgressEvery = 2 * time.Second
+	}
+	keys, err := Keys(g, opts.Cache.Digests)
+	if err != nil {
+		return nil, err
+	}
+	if err := opts.Cache.Digests.Save(); err != nil {
+		opts.Log.Warn().Err(err).Msg("file digests will be recomputed next time")
+	}
+	if opts.ExplainKeys != nil {
+		ExplainKeys(opts.ExplainKeys, g, keys)
+	}
+	direct, err := selectNodes(g, opts.Only)
+	if err != nil {
+		return nil, err
+	}
+	r := &run{
+		opts: *opts, c: opts.Cache, keys: keys, direct: direct,
+		states:  map[*experiment.Node]*nodeState{},
+		sem:     make(chan struct{}, opts.Jobs),
+		flights: map[string]*flight{},
+	}
+	for _, n := range g.Nodes {
+		r.states[n] = &nodeState{done: make(chan struct{}), res: StageResult{
+			Experiment: n.Experiment.Path, ID: n.ID, Kind: n.Kind.Name, Key: keys[n].Key,
+		}}
+	}
+	return r, nil
+}
+
+// selected lists, in graph order, the nodes named by Only and everything
+// they need; all nodes when Only is empty.
+func (r *run) selected(g *experiment.Graph) []*experiment.Node {
+	if len(r.opts.Only) == 0 {
+		return g.Nodes
+	}
+	need := map[*experiment.Node]bool{}
+	var visit func(n *experiment.Node)
+	visit = func(n *experiment.Node) {
+		if need[n] {
+			return
+		}
+		need[n] = true
+		for _, srcs := range n.Inputs {
+			for _, s := range srcs {
+				visit(s.Node)
+			}
+		}
+	}
+	for n := range r.direct {
+		visit(n)
+	}
+	var out []*experiment.Node
+	for _, n := range g.Nodes {
+		if need[n] {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// selectNodes returns the nodes named by only (by stage or node id), or
+// nil when only is empty.
+func selectNodes(g *experiment.Graph, only []string) (map[*experiment.Node]bool, error) {
+	if len(only) == 0 {
+		return nil, nil
+	}
+	sel := map[*experiment.Node]bool{}
+	for _, name := range only {
+		found := false
+		for _, n := range g.Nodes {
+			if n.Stage == name || n.ID == name {
+				sel[n] = true
+				found = true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("--only %s: %w (stages: %s)", name, ErrNoSuchStage, strings.Join(stageNames(g), ", "))
+		}
+	}
+	return sel, nil
+}
+
+func stageNames(g *experiment.Graph) []string {
+	seen := map[string]bool{}
+	var names []string
+	for _, n := range g.Nodes {
+		if !seen[n.Stage] {
+			seen[n.Stage] = true
+			names = append(names, n.Stage)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+func skippedExperiments(g *experiment.Graph) []StageResult {
+	var out []StageResult
+	for _, e := range g.Experiments {
+		if e.Skipped != "" {
+			out = append(out, StageResult{Experiment: e.Path, Status: StatusSkipped, Reason: e.Skipped})
+		}
+	}
+	return out
+}
+
+// node brings one node to a final state once its producers have theirs.
+func (r *run) node(ctx context.Context, n *experiment.Node) {
+	st := r.states[n]
+	defer close(st.done)
+	log := r.opts.Log.With().Str("stage", n.Experiment.Path+":"+n.ID).Logger()
+	for _, port := range sortedPorts(n) {
+		for _, src := range n.Inputs[port] {
+			ps := r.states[src.Node]
+			<-ps.done
+			if ps.entry == nil && st.res.Status == "" {
+				st.res.Status, st.res.Reason = StatusSkipped, fmt.Sprintf("input %s %s", src.Node.ID, ps.res.Status)
+			}
+		}
+	}
+	if st.res.Status != "" {
+		log.Warn().Str("reason", st.res.Reason).Msg("skipped")
+		return
+	}
+	select {
+	case r.sem <- struct{}{}:
+		defer func() { <-r.sem }()
+	case <-ctx.Done():
+	}
+	if ctx.Err() != nil {
+		st.res.Status, st.res.Reason = StatusSkipped, "interrupted"
+		return
+	}
+	begin := time.Now()
+	e, how, err := r.obtain(ctx, n, log)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		st.res.Status, st.res.Reason = StatusSkipped, "interrupted while running"
+		log.Warn().Msg("interrupted")
+		return
+	case err != nil:
+		st.res.Status, st.res.Error = StatusFailed, err.Error()
+		st.res.Seconds = time.Since(begin).Seconds()
+		log.Error().Err(err).Msg("failed")
+		return
+	case how != fromCache:
+		st.res.Status = StatusExecuted
+		if how == reproduced {
+			st.res.Reason = "reproduced: outputs identical to the cached entry"
+		}
+		st.res.Seconds = time.Since(begin).Seconds()
+		log.Info().Str("key", cache.Short(e.Key)).Float64("seconds", round3(st.res.Seconds)).Msg("done")
+	default:
+		st.res.Status = StatusCached
+		log.Debug().Str("key", cache.Short(e.Key)).Msg("cached")
+	}
+	st.entry = e
+	if err := r.c.SetLast(n.Experiment.Path, n.ID, e.Key); err != nil {
+		log.Warn().Err(err).Msg("cannot record the key for plan")
+	}
+	if r.opts.Results != "" {
+		outs, err := publishResults(r.opts.Results, n, e)
+		if err != nil {
+			st.res.Error = "results: " + err.Error()
+			log.Error().Err(err).Msg("copying results")
+		}
+		st.res.Outputs = outs
+	}
+}
+
+// outcome says how a node's entry was obtained.
+type outcome int
+
+const (
+	fromCache  outcome = iota // a valid entry existed
+	computed                  // the stage ran and its entry was published
+	reproduced                // the stage ran again and matched its entry
+)
+
+// obtain returns n's entry and how it was obtained. A key already
+// obtained by this run is shared, even when that failed.
+func (r *run) obtain(ctx context.Context, n *experiment.Node, log zerolog.Logger) (*cache.Entry, outcome, error) {
+	key := r.keys[n].Key
+	r.mu.Lock()
+	if f, ok := r.flights[key]; ok {
+		r.mu.Unlock()
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return nil, fromCache, ctx.Err()
+		}
+		if f.err != nil {
+			return nil, fromCache, fmt.Errorf("identical to stage %s, which failed: %w", f.by, f.err)
+		}
+		return f.entry, fromCache, nil
+	}
+	f := &flight{done: make(chan struct{}), by: n.Experiment.Path + ":" + n.ID}
+	r.flights[key] = f
+	r.mu.Unlock()
+	defer close(f.done)
+	var how outcome
+	f.entry, how, f.err = r.obtainOnce(ctx, n, log)
+	return f.entry, how, f.err
+}
+
+// obtainOnce returns n's entry, from the cache or by running the stage
+// under the key's lock.
+func (r *run) obtainOnce(ctx context.Context, n *experiment.Node, log zerolog.Logger) (*cache.Entry, outcome, error) {
+	key := r.keys[n].Key
+	selected := r.direct == nil || r.direct[n]
+	force := r.opts.Force && selected
+	repro := r.opts.Reproduce && selected && !force
+	var bad error // why the entry is invalid, if it is
+	lookup := func() (*cache.Entry, error) {
+		if force {
+			return nil, nil
+		}
+		e, err := r.c.Get(key, r.opts.Verify)
+		var miss *cache.MissError
+		switch {
+		case err == nil:
+			return e, nil
+		case errors.As(err, &miss) && !miss.Bad():
+			return nil, nil
+		case errors.As(err, &miss):
+			bad = miss.Err
+			return nil, nil
+		}
+		return nil, err
+	}
+	if e, err := lookup(); err != nil || e != nil && !repro {
+		return e, fromCache, err
+	}
+	lk, err := r.c.Lock(ctx, key)
+	if err != nil {
+		return nil, fromCache, err
+	}
+	defer lk.Unlock()
+	// Another process may have computed the key while we waited.
+	bad = nil
+	e, err := lookup()
+	switch {
+	case err != nil:
+		return nil, fromCache, err
+	case e != nil && repro:
+		return e, reproduced, r.reproduce(ctx, n, e, log)
+	case e != nil:
+		return e, fromCache, nil
+	}
+	if bad != nil {
+		log.Warn().Str("reason", bad.Error()).Msg("cache entry is invalid; removing it and recomputing")
+		if err := r.c.Discard(key); err != nil {
+			return nil, fromCache, err
+		}
+	}
+	if e, err = r.execute(ctx, n, key, force, log); err != nil {
+		return nil, fromCache, err
+	}
+	return e, computed, nil
+}
+
+// execute runs n's stage and publishes its entry. The caller holds the
+// key's lock.
+func (r *run) execute(ctx context.Context, n *experiment.Node, key string, force bool, log zerolog.Logger) (*cache.Entry, error) {
+	if force {
+		if err := r.c.DropState(key); err != nil {
+			return nil, err
+		}
+	}
+	p, m, err := r.produce(ctx, n, key, log)
+	if err != nil {
+		return nil, err
+	}
+	e, err := p.Commit(m)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.c.DropState(key); err != nil {
+		log.Warn().Err(err).Msg("cannot remove resumable state")
+	}
+	return e, nil
+}
+
+// reproduce runs n's stage again and compares its outputs with those of
+// the published entry e, publishing nothing. The caller holds the key's
+// lock. The error lists the files that differ.
+func (r *run) reproduce(ctx context.Context, n *experiment.Node, e *cache.Entry, log zerolog.Logger) error {
+	if err := r.c.DropState(e.Key); err != nil {
+		return err
+	}
+	p, m, err := r.produce(ctx, n, e.Key, log)
+	if err != nil {
+		return err
+	}
+	defer p.Abort()
+	defer r.c.DropState(e.Key)
+	if err := p.Digest(m); err != nil {
+		return err
+	}
+	if diffs := diffOutputs(e.Manifest.Outputs, m.Outputs); len(diffs) > 0 {
+		log.Error().Strs("key_lines", r.keys[n].Lines).Strs("differences", diffs).Msg("outputs differ from the cached entry")
+		return fmt.Errorf("not reproducible: %s (the key lines are in the log; a missing key line or a nondeterministic Run is the likely cause)", strings.Join(diffs, "; "))
+	}
+	log.Info().Msg("reproduced: outputs identical to the cached entry")
+	return nil
+}
+
+// diffOutputs describes how the files of two runs' outputs differ.
+func diffOutputs(old, now []cache.Output) []string {
+	digests := func(outs []cache.Output) map[string]string {
+		m := map[string]string{}
+		for _, o := range outs {
+			for _, f := range o.Files {
+				m[f.Path] = f.SHA256
+			}
+		}
+		return m
+	}
+	a, b := digests(old), digests(now)
+	var diffs []string
+	for path, sa := range a {
+		switch sb, ok := b[path]; {
+		case !ok:
+			diffs = append(diffs, path+" no longer produced")
+		case sa != sb:
+			diffs = append(diffs, fmt.Sprintf("%s differs (sha256 %s, now %s)", path, cache.Short(sa), cache.Short(sb)))
+		}
+	}
+	for path := range b {
+		if _, ok := a[path]; !ok {
+			diffs = append(diffs, path+" newly produced")
+		}
+	}
+	sort.Strings(diffs)
+	return diffs
+}
+
+// produce runs n's stage and saves its outputs into a pending entry,
+// returning the pending entry and its manifest, ready to commit.
+func (r *run) produce(ctx context.Context, n *experiment.Node, key string, log zerolog.Logger) (*cache.Pending, *cache.Manifest, error) {
+	in, refs, err := r.inputs(n)
+	if err != nil {
+		return nil, nil, err
+	}
+	workdir, err := r.c.Workdir(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer os.RemoveAll(workdir)
+	sctx := &stages.Context{
+		Context: ctx, Kind: n.Kind, Stage: n.ID, Params: n.Params, In: in,
+		Log: log, Workdir: workdir, State: r.c.State(key),
+		Progress: progressLogger(log, r.opts.ProgressEvery, time.Now),
+	}
+	log.Info().Str("key", cache.Short(key)).Msg("running")
+	start := time.Now()
+	if err := callRun(sctx); err != nil {
+		return nil, nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	end := time.Now()
+	m := &cache.Manifest{
+		Kind: n.Kind.Name, KindVersion: n.Kind.Version, Stage: n.ID, Experiment: n.Experiment.Path,
+		Params: n.Params, Inputs: refs, KeyLines: r.keys[n].Lines,
+		Start: start, End: end, Seconds: end.Sub(start).Seconds(), Difflab: Version,
+	}
+	for _, eng := range n.Kind.Engine {
+		if m.Engines == nil {
+			m.Engines = map[string]string{}
+		}
+		m.Engines[eng] = EngineVersions[eng]
+	}
+	outs := sctx.Outputs()
+	for _, port := range n.Kind.Outputs {
+		a := outs[port.Name]
+		if a == nil {
+			return nil, nil, fmt.Errorf("kind %s produced no output %q (its Run must call ctx.Output(%q, ...))", n.Kind.Name, port.Name, port.Name)
+		}
+		if a.Type() != port.Type {
+			return nil, nil, fmt.Errorf("kind %s: output %q is %s, declared %s", n.Kind.Name, port.Name, a.Type(), port.Type)
+		}
+	}
+	p, err := r.c.Begin(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, port := range n.Kind.Outputs {
+		files, err := outs[port.Name].Save(p.OutDir(), port.Name)
+		if err != nil {
+			p.Abort()
+			return nil, nil, fmt.Errorf("saving output %q: %w", port.Name, err)
+		}
+		o := cache.Output{Name: port.Name, Type: port.Type}
+		for _, f := range files {
+			o.Files = append(o.Files, cache.File{Path: f})
+		}
+		m.Outputs = append(m.Outputs, o)
+	}
+	if err := ctx.Err(); err != nil {
+		p.Abort()
+		return nil, nil, err
+	}
+	return p, m, nil
+}
+
+// inputs loads the artifacts fed to n from its producers' entries.
+func (r *run) inputs(n *experiment.Node) (map[string][]stages.Input, []cache.InputRef, error) {
+	in := map[string][]stages.Input{}
+	var refs []cache.InputRef
+	for _, port := range sortedPorts(n) {
+		for i, src := range n.Inputs[port] {
+			e := r.states[src.Node].entry
+			a, err := e.Load(src.Output)
+			if err != nil {
+				return nil, nil, fmt.Errorf("loading input %s from %s: %w", port, src.Node.ID, err)
+			}
+			in[port] = append(in[port], stages.Input{Artifact: a, Stage: src.Node.ID, Matrix: src.Node.Matrix})
+			refs = append(refs, cache.InputRef{Port: port, Index: i, Stage: src.Node.ID, Output: src.Output, Key: e.Key})
+		}
+	}
+	return in, refs, nil
+}
+
+// callRun calls the kind's Run, turning a panic into an error that carries
+// the stack.
+func callRun(ctx *stages.Context) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			stack := debug.Stack()
+			ctx.Log.Error().Str("stack", string(stack)).Msgf("panic: %v", v)
+			err = fmt.Errorf("panic in kind %s: %v", ctx.Kind.Name, v)
+		}
+	}()
+	return ctx.Kind.Run(ctx)
+}
+
+// progressLogger returns a Progress function that logs at most one line per
+// interval (and always the last one) with the percentage done and the time
+// left, extrapolated from the time so far.
+func progressLogger(log zerolog.Logger, every time.Duration, now func() time.Time) func(done, total int, detail string) {
+	var mu sync.Mutex
+	start := now()
+	var last time.Time
+	return func(done, total int, detail string) {
+		mu.Lock()
+		defer mu.Unlock()
+		t := now()
+		if !last.IsZero() && t.Sub(last) < every && done < total {
+			return
+		}
+		last = t
+		ev := log.Info().Int("done", done).Int("total", total)
+		if total > 0 {
+			ev = ev.Str("pct", fmt.Sprintf("%.0f%%", 100*float64(done)/float64(total)))
+			if done > 0 && done < total {
+				eta := time.Duration(float64(t.Sub(start)) * float64(total-done) / float64(done))
+				ev = ev.Str("eta", eta.Round(time.Second).String())
+			}
+		}
+		ev.Msg(detail)
+	}
+}
+
+func sortedPorts(n *experiment.Node) []string {
+	ports := make([]string, 0, len(n.Inputs))
+	for p := range n.Inputs {
+		ports = append(ports, p)
+	}
+	sort.Strings(ports)
+	return ports
+}
+
+func round3(x float64) float64 { return float64(int64(x*1000+0.5)) / 1000 }

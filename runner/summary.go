@@ -1,0 +1,65 @@
+package runner
+
+// The statuses of a stage in a Summary.
+const (
+	StatusExecuted = "executed"  // the stage ran and its entry was published
+	StatusCached   = "cached"    // a valid entry existed
+	StatusFailed   = "failed"    // the stage ran and failed (Error says why)
+	StatusSkipped  = "skipped"   // not run (Reason says why)
+	StatusWouldRun = "would-run" // Plan only: the stage has no valid entry
+)
+
+// StageResult is what happened to one node.
+type StageResult struct {
+	// Experiment is the experiment file's path relative to the experiments
+	// root; ID is the node id, Kind its stage kind.
+	Experiment string `json:"experiment"`
+	ID         string `json:"id"`
+	Kind       string `json:"kind,omitempty"`
+	Status     string `json:"status"`
+	Key        string `json:"key,omitempty"`
+	// Seconds is the time the stage took (zero unless executed or failed).
+	Seconds float64 `json:"seconds"`
+	// Error is set for failed stages.
+	Error string `json:"error,omitempty"`
+	// Reason says why a stage was skipped or would run.
+	Reason string `json:"reason,omitempty"`
+	// Outputs lists the result files of the stage, below the results folder.
+	Outputs []string `json:"outputs,omitempty"`
+}
+
+// Summary reports a Run or a Plan. It encodes to JSON with stable field
+// names.
+type Summary struct {
+	Executed int `json:"executed"`
+	Cached   int `json:"cached"`
+	Failed   int `json:"failed"`
+	Skipped  int `json:"skipped"`
+	// WouldRun counts the stages Plan found without a valid entry.
+	WouldRun int `json:"would_run"`
+	// Interrupted is true when the run was cancelled (Ctrl-C).
+	Interrupted bool    `json:"interrupted"`
+	Seconds     float64 `json:"seconds"`
+	// Stages lists every node in the graph's order, skipped experiments
+	// first.
+	Stages []StageResult `json:"stages"`
+}
+
+// count fills the counters from Stages.
+func (s *Summary) count() {
+	s.Executed, s.Cached, s.Failed, s.Skipped, s.WouldRun = 0, 0, 0, 0, 0
+	for _, st := range s.Stages {
+		switch st.Status {
+		case StatusExecuted:
+			s.Executed++
+		case StatusCached:
+			s.Cached++
+		case StatusFailed:
+			s.Failed++
+		case StatusSkipped:
+			s.Skipped++
+		case StatusWouldRun:
+			s.WouldRun++
+		}
+	}
+}
