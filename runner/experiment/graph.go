@@ -13,8 +13,17 @@ type Pos struct {
 	Col  int    // 1-based
 }
 
-// String formats the position as file:line:column.
-func (p Pos) String() string { return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col) }
+// String formats the position as file:line:column, leaving out a line or
+// column that is unknown (0).
+func (p Pos) String() string {
+	switch {
+	case p.Line <= 0:
+		return p.File
+	case p.Col <= 0:
+		return fmt.Sprintf("%s:%d", p.File, p.Line)
+	}
+	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
+}
 
 // Graph is the validated, expanded stage graph of one or more experiment
 // files: every reference resolved, every sweep expanded, every parameter
@@ -39,6 +48,10 @@ type Experiment struct {
 	Doc  string
 	// Profile is the profile that was applied ("quick" by default).
 	Profile string
+	// Skipped, when not empty, says why the experiment was not expanded: it
+	// was found by walking a directory and files it requires are missing.
+	// A skipped experiment has no nodes.
+	Skipped string
 	// Nodes are this experiment's nodes, including those from includes, in
 	// topological order.
 	Nodes []*Node
@@ -52,6 +65,8 @@ type Node struct {
 	ID string
 	// Stage is the stage id as written in the file.
 	Stage string
+	// Doc is the stage's own description from the file, if any.
+	Doc string
 	// Experiment is the experiment this node belongs to.
 	Experiment *Experiment
 	// Kind is the registered kind.

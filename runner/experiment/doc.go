@@ -1,0 +1,185 @@
+// Package experiment loads experiment files (YAML) into a validated,
+// expanded Graph of stage nodes that the runner executes.
+//
+// # Overview
+//
+// An experiment file describes one section of the write-up: a name, a text
+// for the report and a set of stages. Each stage has a registered kind (see
+// package stages), parameters and inputs that refer to other stages. Load
+// checks everything before anything runs (kinds, parameter names, types and
+// limits, references, port types, cycles, file paths) and reports every
+// problem with its file:line:column and a fix.
+//
+// # Example
+//
+// experiments/part_a/1_7_sdedit.yaml:
+//
+//	name: "1.7 SDEdit"
+//	doc: |
+//	  Noise the test image to strided timestep i_start, then denoise it with
+//	  classifier-free guidance, for growing i_start.
+//	include: [_common.yaml]       # defines `model` and `test_image`
+//	requires:
+//	  - path: ../../models/deepfloyd/stage1.onnx
+//	    hint: "export it with models/deepfloyd/export.py (see its README)"
+//	profiles:
+//	  quick: {edited.i_start: [10, 20]}
+//	  full: {}
+//	stages:
+//	  edited:
+//	    kind: sdedit
+//	    doc: SDEdit of the test image at each noise level.
+//	    in: {image: test_image, model: model}
+//	    with: {prompt: "a high quality photo", cfg: 7, seed: 180}
+//	    matrix: {i_start: [1, 3, 5, 7, 10, 20]}
+//	  figure:
+//	    kind: plot.grid
+//	    in: {images: [test_image, "edited[*]"]}
+//	    with: {titles: ["original", "i_start={i_start}"]}
+//
+// experiments/part_a/_common.yaml (include-only: its name starts with '_'):
+//
+//	stages:
+//	  model:
+//	    kind: model.onnx
+//	    with: {file: ../../models/deepfloyd/stage1.onnx}
+//	  test_image:
+//	    kind: image.load
+//	    with: {file: ../../data/campanile.png, size: 64}
+//
+// With the default profile "quick", stage edited expands into the nodes
+// edited[i_start=10] and edited[i_start=20]; with --profile full into six.
+// figure receives test_image's image and then every expansion of edited,
+// in matrix order.
+//
+// # File format
+//
+// Top-level keys of an experiment file:
+//
+//	name      title for the report (default: the file's path)
+//	doc       text for the report
+//	include   list of files with shared definitions, relative to this file
+//	requires  files that must exist: a path, or {path: ..., hint: ...}
+//	profiles  named overrides: {PROFILE: {STAGE.PARAM: value, ...}}
+//	stages    mapping from stage id to stage
+//
+// Stage ids are letters, digits, '_' and '-', starting with a letter or '_'.
+// Keys of a stage:
+//
+//	kind    the registered stage kind (required)
+//	doc     what the stage is for, shown in the report
+//	in      mapping from input port to a reference or a list of references
+//	with    mapping from parameter to value
+//	matrix  mapping from parameter to a list of values to sweep
+//
+// YAML anchors, aliases and merge keys ("<<: *defaults") may be used to
+// share values within a file.
+//
+// # Parameters
+//
+// Parameters are checked against the kind's declaration: unknown names
+// (with the closest known name suggested), missing required parameters,
+// types, Min, Max and Enum; then the kind's Check runs on each node. Values
+// take the canonical Go types of stages.Params: an integer literal is
+// accepted for a float parameter; any scalar is accepted as text for a
+// string parameter; a single value is accepted for a list parameter as a
+// list of one. A path parameter is resolved relative to the directory of the
+// file that sets it (the working directory for --set), must exist, and is
+// stored as an absolute path. Node.Files lists the path parameters and the
+// kind's Files, sorted.
+//
+// A node's parameters are, in order of precedence from lowest: the kind's
+// defaults, the stage's with, the profile, the --set flags, the matrix.
+//
+// # References
+//
+// An input refers to other stages of the same experiment (including those
+// from includes):
+//
+//	image               the first output of stage image
+//	train.model         output model of stage train
+//	noisy[*]            every expansion of the sweep noisy, in matrix order
+//	noisy[t=250]        the expansions of noisy with t = 250 (a partial
+//	                    selection of a multi-axis sweep may pick several)
+//	noisy[*].eps        output eps of every expansion
+//
+// References with brackets must be quoted in YAML flow lists. A list of
+// references feeds the port in order; only ports declared Many accept more
+// than one artifact, and "[*]" always needs a Many port. The producer's
+// output type must equal the port's type.
+//
+// A plain reference to a sweep is allowed only from a stage that sweeps the
+// same axes: each of its expansions takes the producer's expansion with the
+// same values (a zip). For example denoised with matrix {t: [250, 500]} and
+// in {images: noisy} takes noisy[t=250] into denoised[t=250]. Otherwise a
+// plain reference to a sweep is an error that suggests "[*]".
+//
+// # Matrix
+//
+// A stage with a matrix expands into one node per combination of its axis
+// values, the cartesian product in the file's axis order with the last axis
+// varying fastest. Node ids name the values: noisy[t=250] and x[a=1,b=2].
+// A stage without a matrix gives one node whose id is the stage id.
+//
+// # Profiles and --set
+//
+// A profile maps STAGE.PARAM to a value. The profile "quick" is applied by
+// default; "quick" and "full" always exist (possibly empty), other names
+// exist when a file defines them, and asking for an unknown profile is an
+// error listing the known ones. Profiles in included files are merged, the
+// including file winning. A --set flag "STAGE.PARAM=VALUE" (see ParseSet) is
+// applied after the profile, to every loaded experiment that has the stage.
+// When PARAM is a matrix axis of STAGE, the override replaces the axis
+// values: a list gives the new values and a single value a one-value axis
+// (the node ids keep the axis: noisy[t=250]).
+//
+// # Includes
+//
+// Included files hold shared definitions: their top-level keys may be doc,
+// include, requires, profiles and stages. Paths in an included file are
+// relative to that file. An experiment includes a file once even when
+// several of its includes include it; include loops are errors naming the
+// chain, and a stage id defined twice is an error naming both places. Each
+// experiment gets its own nodes from a shared include; identical nodes get
+// identical cache keys.
+//
+// # Directories and include-only files
+//
+// Load accepts files and directories. A directory contributes every file
+// ending in .yaml below it, recursively and sorted by path, except files
+// whose names start with '_': those are include-only. Naming such a file
+// explicitly loads it as an experiment.
+//
+// Experiment.Path is the file's path relative to the experiments root (see
+// Options.Root); results go to results/<Path without .yaml>/.
+//
+// # Requires
+//
+// When a required file is missing, an experiment named explicitly fails to
+// load with an error naming the file and the hint; an experiment found by
+// walking a directory is returned with Skipped set to the reason and no
+// nodes.
+//
+// # Errors
+//
+// Load reports every independent error it finds, as an ErrorList of *Error
+// sorted by position. Each *Error has the position of the offending YAML
+// node (file:line:column; YAML syntax errors have file:line), a message and
+// a fix. PrintError formats them for a terminal, with the source line.
+//
+// # Invariants and limits
+//
+//   - Graph.Nodes and Experiment.Nodes are in a deterministic topological
+//     order: producers first, ties broken by definition order (a file's
+//     included stages, in include order, before its own), and a stage's
+//     expansions in matrix order. Graph.Nodes lists the experiments' nodes
+//     one experiment after the other.
+//   - Node ids are unique within an experiment.
+//   - No input makes Load panic or hang: files are read only if they are
+//     regular files of at most 1 MiB; an experiment may have at most 10000
+//     nodes, a stage's matrix at most 10000 combinations and an experiment
+//     at most 1000000 connections, all checked before expanding; it may read
+//     at most 2000000 YAML values, counting an alias each time it is used,
+//     so that aliases cannot multiply a small file into a huge one; includes
+//     nest at most 32 deep. FuzzLoad exercises this.
+package experiment

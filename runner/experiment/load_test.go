@@ -1,0 +1,355 @@
+package experiment
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// load loads paths and fails the test on error.
+func load(t *testing.T, paths []string, opts Options) *Graph {
+	t.Helper()
+	g, err := Load(paths, opts)
+	if err != nil {
+		var b strings.Builder
+		PrintError(&b, err)
+		t.Fatalf("Load: %s", b.String())
+	}
+	return g
+}
+
+// loadErr loads paths and returns the error list, failing if there is none.
+func loadErr(t *testing.T, paths []string, opts Options) ErrorList {
+	t.Helper()
+	g, err := Load(paths, opts)
+	var list ErrorList
+	if !errors.As(err, &list) || g != nil {
+		t.Fatalf("Load returned %v, %v; want a nil graph and an ErrorList", g, err)
+	}
+	return list
+}
+
+// ids returns the node ids in order.
+func ids(nodes []*Node) []string {
+	var out []string
+	for _, n := range nodes {
+		out = append(out, n.ID)
+	}
+	return out
+}
+
+// node returns the node with id, failing if there is none.
+func node(t *testing.T, e *Experiment, id string) *Node {
+	t.Helper()
+	for _, n := range e.Nodes {
+		if n.ID == id {
+			return n
+		}
+	}
+	t.Fatalf("no node %s in %v", id, ids(e.Nodes))
+	return nil
+}
+
+// sources formats a port's sources as "id.output".
+func sources(n *Node, port string) []string {
+	var out []string
+	for _, s := range n.Inputs[port] {
+		out = append(out, s.Node.ID+"."+s.Output)
+	}
+	return out
+}
+
+func eq(t *testing.T, what string, got, want any) {
+	t.Helper()
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("%s = %#v, want %#v", what, got, want)
+	}
+}
+
+func TestForward(t *testing.T) {
+	g := load(t, []string{"testdata/ok/forward.yaml"}, Options{})
+	eq(t, "experiments", len(g.Experiments), 1)
+	e := g.Experiments[0]
+	eq(t, "Path", e.Path, "forward.yaml")
+	eq(t, "File", e.File, "testdata/ok/forward.yaml")
+	eq(t, "Name", e.Name, "1.1 Forward process")
+	eq(t, "Doc", e.Doc, "Noise a test image to t = 250, 500 and 750.\n")
+	eq(t, "Profile", e.Profile, "quick")
+	want := []string{"image", "noisy[t=250]", "noisy[t=500]", "noisy[t=750]", "figure"}
+	eq(t, "ids", ids(e.Nodes), want)
+	eq(t, "graph ids", ids(g.Nodes), want)
+	n := node(t, e, "noisy[t=500]")
+	eq(t, "params", map[string]any(n.Params), map[string]any{"t": 500, "seed": 180, "scale": 1.0, "schedule": "linear"})
+	eq(t, "matrix", n.Matrix, map[string]any{"t": 500})
+	eq(t, "matrix order", n.MatrixOrder, []string{"t"})
+	eq(t, "inputs", sources(n, "images"), []string{"image.images"})
+	eq(t, "pos", n.Pos, Pos{File: "testdata/ok/forward.yaml", Line: 8, Col: 3})
+	if n.Experiment != e || n.Kind.Name != "exptest.noise" || n.Stage != "noisy" {
+		t.Errorf("node fields: %+v", n)
+	}
+	f := node(t, e, "figure")
+	eq(t, "figure inputs", sources(f, "images"), []string{"image.images", "noisy[t=250].noisy", "noisy[t=500].noisy", "noisy[t=750].noisy"})
+	eq(t, "figure params", map[string]any(f.Params), map[string]any{
+		"titles": []string{"original", "t={t}"}, "cols": 0, "scales": []float64{1, 2}, "show": true})
+	if f.Matrix != nil || len(f.Inputs) != 1 {
+		t.Errorf("figure: matrix %v, inputs %v", f.Matrix, f.Inputs)
+	}
+}
+
+func TestSweeps(t *testing.T) {
+	e := load(t, []string{"testdata/ok/sweeps/sweeps.yaml"}, Options{}).Experiments[0]
+	// Producers first; ties in definition order; expansions in matrix order,
+	// the last axis fastest.
+	eq(t, "ids", ids(e.Nodes), []string{
+		"src[seed=1,split=train]", "src[seed=1,split=test]", "src[seed=2,split=train]", "src[seed=2,split=test]",
+		"noisy[seed=2]", "noisy[seed=1]", "total", "figure", "again[seed=1]",
+	})
+	n := node(t, e, "src[seed=2,split=test]")
+	eq(t, "matrix", n.Matrix, map[string]any{"seed": 2, "split": "test"})
+	eq(t, "matrix order", n.MatrixOrder, []string{"seed", "split"})
+	noisy := node(t, e, "noisy[seed=1]")
+	eq(t, "noisy inputs", sources(noisy, "images"), []string{"src[seed=2,split=test].images"})
+	eq(t, "noisy scale (int literal for a float)", noisy.Params["scale"], any(3.0))
+	eq(t, "total inputs", sources(node(t, e, "total"), "tensors"), []string{"noisy[seed=2].eps", "noisy[seed=1].eps"})
+	fig := node(t, e, "figure")
+	eq(t, "figure images", sources(fig, "images"), []string{
+		"src[seed=1,split=test].images", "src[seed=2,split=test].images", "noisy[seed=2].noisy", "noisy[seed=1].noisy"})
+	eq(t, "figure caption", sources(fig, "caption"), []string{"total.text"})
+	eq(t, "titles (one value for a list)", fig.Params["titles"], any([]string{"t={t}"}))
+	eq(t, "scales", fig.Params["scales"], any([]float64{1, 2.5}))
+	again := node(t, e, "again[seed=1]")
+	eq(t, "zip", sources(again, "images"), []string{"noisy[seed=1].noisy"})
+	eq(t, "merge key", map[string]any(again.Params), map[string]any{"t": 5, "seed": 1, "scale": 3.0, "schedule": "cosine"})
+}
+
+func TestIncludes(t *testing.T) {
+	abs, _ := filepath.Abs("testdata/ok/includes/models")
+	g := load(t, []string{"testdata/ok/includes/main.yaml", "testdata/ok/includes/other.yaml"}, Options{})
+	main, other := g.Experiments[0], g.Experiments[1]
+	eq(t, "main ids", ids(main.Nodes), []string{"model", "image", "sampled", "noisy[t=100]", "noisy[t=200]"})
+	eq(t, "other ids", ids(other.Nodes), []string{"model", "sampled"})
+	m := node(t, main, "model")
+	eq(t, "path relative to the include", m.Params["file"], any(filepath.Join(abs, "m.onnx")))
+	eq(t, "files", m.Files, []string{filepath.Join(abs, "m.onnx"), filepath.Join(abs, "weights.bin")})
+	eq(t, "pos in the include", m.Pos, Pos{File: "testdata/ok/includes/common/_shared.yaml", Line: 5, Col: 3})
+	if om := node(t, other, "model"); om == m || om.Experiment != other || !reflect.DeepEqual(om.Params, m.Params) {
+		t.Errorf("each experiment needs its own, identical model node")
+	}
+	s := node(t, main, "sampled")
+	// The include's quick profile sets steps and cfg; the experiment's wins on cfg.
+	eq(t, "params", map[string]any(s.Params), map[string]any{"steps": 2, "cfg": 4.0, "prompt": ""})
+	eq(t, "inputs", sources(s, "model"), []string{"model.model"})
+	eq(t, "start", sources(s, "start"), []string{"image.images"})
+	eq(t, "other params", node(t, other, "sampled").Params["cfg"], any(3.0))
+	eq(t, "other start", len(node(t, other, "sampled").Inputs), 1)
+	eq(t, "graph nodes", len(g.Nodes), 7)
+}
+
+func TestProfiles(t *testing.T) {
+	file := []string{"testdata/ok/includes/main.yaml"}
+	e := load(t, file, Options{Profile: "full"}).Experiments[0]
+	eq(t, "profile", e.Profile, "full")
+	eq(t, "full steps", node(t, e, "sampled").Params["steps"], any(50))
+	eq(t, "full cfg is the default", node(t, e, "sampled").Params["cfg"], any(1.0))
+
+	// A single value for a matrix axis gives a one-value axis.
+	e = load(t, file, Options{Profile: "tiny"}).Experiments[0]
+	eq(t, "tiny ids", ids(e.Nodes), []string{"model", "image", "sampled", "noisy[t=9]"})
+
+	// --set wins over the profile; a list replaces the axis values.
+	e = load(t, file, Options{Profile: "tiny", Sets: []string{"sampled.steps=7", "noisy.t=[3, 4]", "sampled.prompt=a photo"}}).Experiments[0]
+	eq(t, "set ids", ids(e.Nodes), []string{"model", "image", "sampled", "noisy[t=3]", "noisy[t=4]"})
+	eq(t, "set steps", node(t, e, "sampled").Params["steps"], any(7))
+	eq(t, "set prompt", node(t, e, "sampled").Params["prompt"], any("a photo"))
+
+	list := loadErr(t, file, Options{Profile: "fulll"})
+	if len(list) != 1 || list[0].Pos != (Pos{File: file[0], Line: 3, Col: 1}) || !strings.Contains(list[0].Msg, `unknown profile "fulll"`) ||
+		!strings.Contains(list[0].Fix, `did you mean "full"? (known profiles: full, quick, tiny)`) {
+		t.Errorf("unknown profile: %v", list)
+	}
+	// quick and full always exist.
+	load(t, []string{"testdata/ok/forward.yaml"}, Options{Profile: "full"})
+}
+
+func TestSetPaths(t *testing.T) {
+	// A path given with --set is relative to the working directory.
+	e := load(t, []string{"testdata/ok/includes/main.yaml"}, Options{Sets: []string{"model.file=testdata/ok/forward.yaml"}}).Experiments[0]
+	want, _ := filepath.Abs("testdata/ok/forward.yaml")
+	eq(t, "path", node(t, e, "model").Params["file"], any(want))
+}
+
+func TestSetErrors(t *testing.T) {
+	for _, tc := range []struct {
+		set   string
+		words []string
+	}{
+		{"noisy.t", []string{"STAGE.PARAM=VALUE"}},
+		{"noisy=3", []string{"STAGE.PARAM=VALUE"}},
+		{"noisy.t=[1,", []string{"not a YAML value"}},
+		{"nosiy.t=3", []string{`no loaded experiment has a stage "nosiy"`, `did you mean "noisy"?`}},
+		{"noisy.tt=3", []string{`--set: kind exptest.noise of stage noisy has no parameter "tt"`, `did you mean "t"?`}},
+		{"noisy.t=x", []string{`--set for matrix axis "t" of stage noisy: value must be an integer`}},
+		{"noisy.t=[]", []string{`--set for matrix axis "t" has no values`}},
+		{"noisy.seed=[1]", []string{`--set: parameter "seed" of stage noisy must be one int value, not a list`}},
+		{"model.file=nope.onnx", []string{"nope.onnx does not exist", "working directory"}},
+	} {
+		list := loadErr(t, []string{"testdata/ok/forward.yaml", "testdata/ok/includes/main.yaml"}, Options{Sets: []string{tc.set}})
+		if len(list) != 1 {
+			t.Errorf("--set %s: got %d errors, want 1: %v", tc.set, len(list), list)
+			continue
+		}
+		e := list[0]
+		if e.Pos.File != `--set "`+tc.set+`"` || e.Pos.Line != 0 || !containsAll(e.Msg+" "+e.Fix, tc.words) || e.Fix == "" {
+			t.Errorf("--set %s: %v, want position --set and %q", tc.set, e, tc.words)
+		}
+	}
+	if _, err := ParseSet("a.b=[1, 2]"); err != nil {
+		t.Errorf("ParseSet: %v", err)
+	}
+	s, _ := ParseSet("noisy.t=250")
+	eq(t, "ParseSet", s, Set{Stage: "noisy", Param: "t", Value: "250", Flag: "noisy.t=250"})
+}
+
+func TestWalk(t *testing.T) {
+	g := load(t, []string{"testdata/ok/walk"}, Options{})
+	var paths, skipped []string
+	for _, e := range g.Experiments {
+		paths = append(paths, e.Path)
+		skipped = append(skipped, e.Skipped)
+	}
+	// Sorted by path; _common.yaml is include-only.
+	eq(t, "paths", paths, []string{"a.yaml", "b.yaml", "sub/a.yaml"})
+	eq(t, "skipped", skipped, []string{"", "", "missing ../missing.onnx: export it first"})
+	eq(t, "skipped nodes", len(g.Experiments[2].Nodes), 0)
+	eq(t, "ids", ids(g.Nodes), []string{"image", "image", "copy"})
+
+	// Named explicitly, the same experiment fails.
+	list := loadErr(t, []string{"testdata/ok/walk/sub/a.yaml"}, Options{})
+	if len(list) != 1 || list[0].Pos != (Pos{File: "testdata/ok/walk/sub/a.yaml", Line: 3, Col: 5}) ||
+		!strings.Contains(list[0].Msg, "required file ../missing.onnx is missing") || list[0].Fix != "export it first" {
+		t.Errorf("requires: %v", list)
+	}
+	// A file named twice, or found again in a directory, loads once.
+	g = load(t, []string{"testdata/ok/walk/a.yaml", "testdata/ok/walk"}, Options{Root: "testdata/ok/walk"})
+	eq(t, "experiments", len(g.Experiments), 3)
+}
+
+func TestRoot(t *testing.T) {
+	e := load(t, []string{"testdata/ok/experiments/part_a/one.yaml"}, Options{}).Experiments[0]
+	eq(t, "path under experiments/", e.Path, "part_a/one.yaml")
+	eq(t, "default name", e.Name, "part_a/one")
+	e = load(t, []string{"testdata/ok/experiments/part_a/one.yaml"}, Options{Root: "testdata/ok"}).Experiments[0]
+	eq(t, "path under Root", e.Path, "experiments/part_a/one.yaml")
+	e = load(t, []string{"testdata/ok/experiments"}, Options{}).Experiments[0]
+	eq(t, "path under the directory", e.Path, "part_a/one.yaml")
+	// Two files with the same path under different roots would share results.
+	list := loadErr(t, []string{"testdata/ok/walk/a.yaml", "testdata/ok/walk/sub/a.yaml"}, Options{Root: "testdata/ok/nowhere"})
+	if len(list) != 1 || !strings.Contains(list[0].Msg, "both have the path a.yaml") {
+		t.Errorf("path collision: %v", list)
+	}
+}
+
+func TestFileErrors(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.yaml")
+	if err := os.WriteFile(big, []byte("doc: "+strings.Repeat("x", maxFileSize)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "empty")
+	if err := os.Mkdir(empty, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		path  string
+		words []string
+	}{
+		{big, []string{"cannot read the file", "more than the limit of 1048576"}},
+		{"/dev/null", []string{"not a regular file"}},
+		{filepath.Join(dir, "nope.yaml"), []string{"cannot open experiment: no such file or directory"}},
+		{empty, []string{"no experiment files under"}},
+	} {
+		list := loadErr(t, []string{tc.path}, Options{})
+		if len(list) != 1 || list[0].Pos.File != tc.path || !containsAll(list[0].Msg, tc.words) {
+			t.Errorf("%s: %v, want %q", tc.path, list, tc.words)
+		}
+	}
+	loadErr(t, nil, Options{})
+}
+
+func TestErrorsAreSortedAndCapped(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("stages:\n")
+	for i := range MaxErrors + 5 {
+		b.WriteString("  s" + strings.Repeat("x", i) + ": {kind: nope}\n")
+	}
+	file := filepath.Join(t.TempDir(), "many.yaml")
+	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	list := loadErr(t, []string{file}, Options{})
+	eq(t, "errors", len(list), MaxErrors+5)
+	for i, e := range list {
+		if e.Pos.Line != i+2 || e.Pos.Col != 13+i {
+			t.Errorf("error %d at %s", i, e.Pos)
+		}
+	}
+	lines := strings.Split(list.Error(), "\n")
+	eq(t, "lines", len(lines), MaxErrors+1)
+	eq(t, "last line", lines[MaxErrors], "... and 5 more errors")
+}
+
+func TestPrintError(t *testing.T) {
+	_, err := Load([]string{"testdata/errors/params.yaml"}, Options{})
+	var b strings.Builder
+	PrintError(&b, err)
+	want := "testdata/errors/params.yaml:8:7: unknown parameter \"sed\" of kind exptest.source\n" +
+		"    8 |       sed: 3               # want 8:7 \"unknown parameter \\\"sed\\\"\" \"did you mean \\\"seed\\\"\"\n" +
+		"      |       ^\n" +
+		"    fix: did you mean \"seed\"?\n"
+	if !strings.Contains(b.String(), want) {
+		t.Errorf("PrintError wrote\n%s\nwant it to contain\n%s", b.String(), want)
+	}
+	b.Reset()
+	PrintError(&b, errors.New("plain"))
+	eq(t, "plain", b.String(), "plain\n")
+}
+
+func TestAliasBombs(t *testing.T) {
+	// 2000 stages each using a list of 2000 values through an alias.
+	var b strings.Builder
+	b.WriteString("stages:\n  s0: {kind: exptest.grid, in: {images: img}, with: {scales: &a [")
+	for i := range 2000 {
+		fmt.Fprintf(&b, "%d, ", i)
+	}
+	b.WriteString("1]}}\n  img: {kind: exptest.source}\n")
+	for i := 1; i < 2000; i++ {
+		fmt.Fprintf(&b, "  s%d: {kind: exptest.grid, in: {images: img}, with: {scales: *a}}\n", i)
+	}
+	// Merge keys naming the same mapping many times, nested.
+	b.WriteString("  m0: &m0 {kind: exptest.source}\n")
+	for i := 1; i < 16; i++ {
+		fmt.Fprintf(&b, "  m%d: &m%d {<<: [%s]}\n", i, i, strings.TrimSuffix(strings.Repeat(fmt.Sprintf("*m%d, ", i-1), 50), ", "))
+	}
+	file := filepath.Join(t.TempDir(), "bomb.yaml")
+	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	list := loadErr(t, []string{file}, Options{})
+	found := false
+	for _, e := range list {
+		found = found || strings.Contains(e.Msg, "more than 2000000 values")
+	}
+	if !found {
+		t.Errorf("no error about the number of values: %v", list)
+	}
+}
+
+func TestPosString(t *testing.T) {
+	eq(t, "full", Pos{File: "a.yaml", Line: 3, Col: 5}.String(), "a.yaml:3:5")
+	eq(t, "no column", Pos{File: "a.yaml", Line: 3}.String(), "a.yaml:3")
+	eq(t, "no line", Pos{File: "a.yaml"}.String(), "a.yaml")
+}
