@@ -83,7 +83,7 @@ case ":$PATH:" in
 *:/usr/local/go/bin:*) ;;
 *) [ -x /usr/local/go/bin/go ] && export PATH="/usr/local/go/bin:$PATH" ;;
 esac
-command -v go >/dev/null || die "go not found: install Go 1.26 (https://go.dev/doc/install) into /usr/local/go"
+command -v go >/dev/null || die "go not found: install Go 1.26 into /usr/local/go (the official tarball) or put it on PATH"
 
 # --- 1. Debian packages -------------------------------------------------------
 missing=()
@@ -102,8 +102,8 @@ else
 		sudo=(sudo)
 	fi
 	say "installing Debian packages: ${missing[*]}"
-	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
-	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q -o DPkg::Lock::Timeout=900
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=900 "${missing[@]}"
 fi
 
 # --- 2. Go modules ------------------------------------------------------------
@@ -172,7 +172,14 @@ else
 fi
 
 # --- 5. Binary ----------------------------------------------------------------
-say "building .difflab/bin/difflab (go build ./cmd/difflab)"
-go build -o .difflab/bin/difflab ./cmd/difflab
+# The binary is installed with GOBIN, so that go can tell whether it is up
+# to date; go list answers without rebuilding or touching it.
+export GOBIN="$root/.difflab/bin"
+if [ -x "$GOBIN/difflab" ] && [ "$(go list -f '{{.Stale}}' ./cmd/difflab)" = false ]; then
+	say ".difflab/bin/difflab is up to date"
+else
+	say "building .difflab/bin/difflab (go install ./cmd/difflab)"
+	go install ./cmd/difflab
+fi
 
 say "done"

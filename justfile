@@ -1,0 +1,63 @@
+# difflab's tasks. Run them without installing just:
+#
+#   npx --yes rust-just@1.57.0 <recipe>
+#
+# `reproduce` and `test` run `setup` first, so both work from a fresh clone.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# Go from the official tarball lives in /usr/local/go/bin; add it when missing.
+export PATH := if env_var("PATH") =~ '(^|:)/usr/local/go/bin(:|$)' { env_var("PATH") } else { "/usr/local/go/bin:" + env_var("PATH") }
+
+# Where difflab finds its data sets and the ONNX Runtime library (absolute, so
+# that tests running inside package directories find them too).
+export DIFFLAB_DATA := env_var_or_default("DIFFLAB_DATA", justfile_directory() / ".difflab/data")
+export DIFFLAB_ORT_LIB := env_var_or_default("DIFFLAB_ORT_LIB", justfile_directory() / ".difflab/lib/libonnxruntime.so.1")
+
+bin := justfile_directory() / ".difflab/bin/difflab"
+
+# List the recipes.
+default:
+    @{{just_executable()}} --justfile {{justfile()}} --list
+
+# Install everything difflab needs (Debian packages, Go modules, ONNX Runtime, data sets) and build the binary; quick when already done.
+setup:
+    scripts/setup.sh
+
+# Also install the Python reference tools (python3-torch, python3-onnx) used by `bench`.
+setup-reference:
+    scripts/setup.sh --reference
+
+# Build .difflab/bin/difflab.
+build:
+    GOBIN={{justfile_directory()}}/.difflab/bin go install ./cmd/difflab
+
+# Run every experiment with the quick profile, then write the report (also after a failed stage); results go to results/.
+reproduce: setup
+    #!/usr/bin/env bash
+    set -euo pipefail
+    status=0
+    echo "+ difflab run experiments"
+    {{bin}} run experiments || status=$?
+    if {{bin}} help 2>&1 | grep -Eq '^[[:space:]]+report([[:space:]]|$)'; then
+        echo "+ difflab report"
+        {{bin}} report || status=$((status ? status : $?))
+    else
+        echo "reproduce: this difflab has no report command; results are in results/"
+    fi
+    exit "$status"
+
+# Run the tests: unit tests, a short fuzz run of the experiment parser, and the oneDNN-backed model tests.
+test: setup
+    go vet ./...
+    unformatted="$(gofmt -l $(find . -name '*.go' -not -path './.difflab/*' -not -path './deps/*'))"; if [ -n "$unformatted" ]; then echo "gofmt needed:"; echo "$unformatted"; exit 1; fi
+    go test ./...
+    go test ./runner/experiment -run '^$' -fuzz FuzzLoad -fuzztime 20s
+    # oneDNN build of the models: runs only where some file carries the dnnl build tag (adjust as the speed work lands).
+    if grep -rlq --include='*.go' '^//go:build.*\bdnnl\b' models; then go test -tags dnnl ./models/...; else echo "test: no dnnl-tagged code under models/, skipped"; fi
+
+# Run the Go benchmarks, then the PyTorch reference (Part B UNet, D = 64) on the same machine for comparison.
+bench: setup-reference
+    go test -run '^$' -bench . -benchtime 3x ./...
+    # PyTorch reference speeds, when the shared reference script sits beside the repository (adjust when it moves in).
+    if [ -f ../shared/reference/torch_unet.py ]; then python3 ../shared/reference/torch_unet.py infer --batch 80 && python3 ../shared/reference/torch_unet.py train --batch 64 --steps 3; else echo "bench: ../shared/reference/torch_unet.py not found, PyTorch reference skipped"; fi

@@ -1,0 +1,3 @@
+package all
+
+import _ "difflab/stages/noise" // noise.forward, noise.sigma

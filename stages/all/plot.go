@@ -1,0 +1,3 @@
+package all
+
+import _ "difflab/stages/plot" // plot.grid, plot.curve
