@@ -103,23 +103,57 @@
 //	                    selection of a multi-axis sweep may pick several)
 //	noisy[*].eps        output eps of every expansion
 //
+// A plain reference to a sweep, such as noisy, maps over it (see below).
+//
 // References with brackets must be quoted in YAML flow lists. A list of
 // references feeds the port in order; only ports declared Many accept more
 // than one artifact, and "[*]" always needs a Many port. The producer's
 // output type must equal the port's type.
 //
-// A plain reference to a sweep is allowed only from a stage that sweeps the
-// same axes: each of its expansions takes the producer's expansion with the
-// same values (a zip). For example denoised with matrix {t: [250, 500]} and
-// in {images: noisy} takes noisy[t=250] into denoised[t=250]. Otherwise a
-// plain reference to a sweep is an error that suggests "[*]".
+// # Sweeps flow downstream
+//
+// A plain reference to a sweep (no brackets) maps over it: each expansion
+// of the consumer takes the producer's expansion with the same values.
+// Each axis of the producer is, for the consumer, one of:
+//
+//   - an axis the consumer sweeps itself (a zip): its values must be among
+//     the producer's. denoised with matrix {t: [250, 500]} and in {images:
+//     noisy} takes noisy[t=250] into denoised[t=250].
+//   - an axis it inherits: the consumer expands once per value, in the
+//     producer's order. blurred with in {images: noisy} and no matrix
+//     becomes blurred[t=250], blurred[t=500], blurred[t=750]. Chains work:
+//     a stage reading blurred inherits t from it in turn.
+//
+// Inputs that bring the same axis are zipped by value and must sweep the
+// same values. Inherited axes are named in node ids, Node.Matrix and
+// Node.MatrixOrder, after the stage's own axes (so they vary fastest), and
+// plot titles downstream can use them ("Blurred t={t}"); they are not
+// parameters of the consumer, whose Params stay its kind's. An inherited
+// axis may therefore not share the name of a parameter of the consumer's
+// kind: sweep it in the consumer's matrix instead (a zip that sets the
+// parameter), or reference the producer with "[*]" or a selector. A
+// selector may name inherited axes: blurred[t=500]. To collect a sweep into
+// one node, write "[*]"; to stop a sweep, pick one expansion.
+//
+// For example (figure receives noisy[t=250], noisy[t=500], noisy[t=750],
+// then blurred[t=250], ...):
+//
+//	blurred:
+//	  kind: blur.gaussian
+//	  in: {images: noisy}       # noisy sweeps t
+//	  with: {kernel_size: 5, sigma: 1}
+//	figure:
+//	  kind: plot.grid
+//	  in: {images: ["noisy[*]", "blurred[*]"]}
+//	  with: {titles: ["Noisy t={t}", "Blurred t={t}"]}
 //
 // # Matrix
 //
 // A stage with a matrix expands into one node per combination of its axis
 // values, the cartesian product in the file's axis order with the last axis
-// varying fastest. Node ids name the values: noisy[t=250] and x[a=1,b=2].
-// A stage without a matrix gives one node whose id is the stage id.
+// varying fastest; axes inherited from inputs follow the stage's own. Node
+// ids name the values: noisy[t=250] and x[a=1,b=2]. A stage without axes
+// gives one node whose id is the stage id.
 //
 // # Profiles and --set
 //
@@ -175,11 +209,16 @@
 //     expansions in matrix order. Graph.Nodes lists the experiments' nodes
 //     one experiment after the other.
 //   - Node ids are unique within an experiment.
-//   - No input makes Load panic or hang: files are read only if they are
-//     regular files of at most 1 MiB; an experiment may have at most 10000
-//     nodes, a stage's matrix at most 10000 combinations and an experiment
-//     at most 1000000 connections, all checked before expanding; it may read
-//     at most 2000000 YAML values, counting an alias each time it is used,
-//     so that aliases cannot multiply a small file into a huge one; includes
-//     nest at most 32 deep. FuzzLoad exercises this.
+//   - No input makes Load panic or hang, and its work grows about linearly
+//     with the files read: files are read only if they are regular files of
+//     at most 1 MiB, holding at most 32 MiB of YAML with every alias
+//     replaced by what it names; an experiment may have at most 10000 nodes,
+//     a stage at most 10000 combinations of its own and inherited axes, an
+//     experiment at most 1000000 connections and 16 MiB of node ids, all
+//     checked before expanding; it may read at most 2000000 YAML values,
+//     counting an alias each time it is used; includes nest at most 32
+//     deep; suggestions for misspelt names stop after 200 errors or a fixed
+//     amount of comparing, and at most 10000 errors are kept (the last one
+//     says how many more there were). FuzzLoad and TestWorkIsLinear
+//     exercise this.
 package experiment

@@ -12,7 +12,8 @@ import (
 // hang. Run it with: go test -fuzz FuzzLoad ./runner/experiment/
 func FuzzLoad(f *testing.F) {
 	seeds, _ := filepath.Glob("testdata/*/*.yaml")
-	for _, s := range seeds {
+	deeper, _ := filepath.Glob("testdata/*/*/*.yaml")
+	for _, s := range append(seeds, deeper...) {
 		data, err := os.ReadFile(s)
 		if err != nil {
 			f.Fatal(err)
@@ -23,6 +24,13 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("a: &a [*a, *a]\nstages: {x: {kind: exptest.source, with: {indices: *a}}}\n"), "")
 	f.Add([]byte("stages: &s {x: {kind: exptest.source, in: {a: *s}, <<: *s}}\n"), "x.seed=&a [*a]")
 	f.Add([]byte("include: [/dev/zero, /proc/self/status, /dev/stdin, .]\n"), "")
+	for _, in := range slowInputs {
+		// Small versions only: a large seed makes each execution, and the
+		// minimizing of inputs derived from it, slow.
+		if data := in.gen(5); len(data) <= 4096 {
+			f.Add([]byte(data), "")
+		}
+	}
 	f.Fuzz(func(t *testing.T, data []byte, set string) {
 		dir := t.TempDir()
 		file := filepath.Join(dir, "exp.yaml")

@@ -57,8 +57,9 @@ type Experiment struct {
 	Nodes []*Node
 }
 
-// Node is one expanded stage: a stage without a matrix gives one node, a
-// stage with a matrix gives one node per combination of values.
+// Node is one expanded stage: a stage without axes gives one node, a stage
+// with axes (its matrix, and those inherited from its inputs) gives one node
+// per combination of values.
 type Node struct {
 	// ID is unique within the experiment: the stage id, followed for a sweep
 	// by its values in matrix order, as in "edited[i_start=10]".
@@ -74,9 +75,13 @@ type Node struct {
 	// Params are typed and complete: defaults applied, then the profile, then
 	// command-line overrides, then the sweep values. Path values are absolute.
 	Params stages.Params
-	// Matrix holds the sweep values of this expansion, by parameter name.
+	// Matrix holds the sweep values of this expansion, by axis name: the
+	// stage's own matrix axes (parameters of its kind, also in Params) and
+	// the axes it inherits from sweeps it references plainly (not
+	// parameters; see the package documentation).
 	Matrix map[string]any
-	// MatrixOrder lists Matrix's keys in the order the file gives them.
+	// MatrixOrder lists Matrix's keys: the stage's own axes in the order the
+	// file gives them, then the inherited ones.
 	MatrixOrder []string
 	// Inputs maps each connected input port to its sources, in order.
 	Inputs map[string][]Source

@@ -38,6 +38,15 @@ func init() {
 		},
 	})
 	stages.Register(&stages.Kind{
+		Name: "exptest.blur", Doc: "blurs images", Version: 1, Run: run,
+		Inputs:  []stages.Port{{Name: "images", Type: artifact.TypeImages}},
+		Outputs: []stages.Port{{Name: "images", Type: artifact.TypeImages}},
+		Params: []stages.Param{
+			{Name: "kernel", Type: stages.Int, Default: 3, Min: stages.Bound(1)},
+			{Name: "sigma", Type: stages.Float, Default: 1},
+		},
+	})
+	stages.Register(&stages.Kind{
 		Name: "exptest.grid", Doc: "plots a grid", Version: 1, Run: run,
 		Inputs: []stages.Port{
 			{Name: "images", Type: artifact.TypeImages, Many: true},

@@ -62,11 +62,15 @@ type job struct {
 // include-only files (whose names start with '_'). On any problem Load
 // returns a nil Graph and an ErrorList holding every error it found.
 func Load(paths []string, opts Options) (*Graph, error) {
+	return loadInto(paths, opts, &collector{})
+}
+
+// loadInto is Load, reporting to c.
+func loadInto(paths []string, opts Options, c *collector) (*Graph, error) {
 	if opts.Profile == "" {
 		opts.Profile = DefaultProfile
 	}
 	l := &loader{opts: opts, files: map[string]*srcFile{}}
-	c := &collector{}
 	for _, s := range opts.Sets {
 		o, err := ParseSet(s)
 		if err != nil {
@@ -93,7 +97,7 @@ func Load(paths []string, opts Options) (*Graph, error) {
 			continue
 		}
 		byPath[exp.Path] = exp
-		before := len(c.errs)
+		before := c.count
 		c.left, c.exhausted = maxValues, false
 		raw, ok := l.readExperiment(f, c)
 		if c.exhausted {
@@ -119,8 +123,8 @@ func Load(paths []string, opts Options) (*Graph, error) {
 			c.add(o.pos, c.suggest(o.stage, l.allStageIDs(), "stages"), "no loaded experiment has a stage %q", o.stage)
 		}
 	}
-	if len(c.errs) > 0 {
-		return nil, c.errs.sorted()
+	if c.count > 0 {
+		return nil, c.list()
 	}
 	for _, e := range g.Experiments {
 		g.Nodes = append(g.Nodes, e.Nodes...)

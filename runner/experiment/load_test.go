@@ -319,7 +319,8 @@ func TestPrintError(t *testing.T) {
 }
 
 func TestAliasBombs(t *testing.T) {
-	// 2000 stages each using a list of 2000 values through an alias.
+	// 2000 stages each using a list of 2000 values through an alias: about
+	// 20 MiB expanded, within maxExpanded, but more values than maxValues.
 	var b strings.Builder
 	b.WriteString("stages:\n  s0: {kind: exptest.grid, in: {images: img}, with: {scales: &a [")
 	for i := range 2000 {
@@ -329,22 +330,34 @@ func TestAliasBombs(t *testing.T) {
 	for i := 1; i < 2000; i++ {
 		fmt.Fprintf(&b, "  s%d: {kind: exptest.grid, in: {images: img}, with: {scales: *a}}\n", i)
 	}
-	// Merge keys naming the same mapping many times, nested.
-	b.WriteString("  m0: &m0 {kind: exptest.source}\n")
+	// Merge keys naming the same mapping many times, nested: 50^15 entries.
+	var m strings.Builder
+	m.WriteString("stages:\n  m0: &m0 {kind: exptest.source}\n")
 	for i := 1; i < 16; i++ {
-		fmt.Fprintf(&b, "  m%d: &m%d {<<: [%s]}\n", i, i, strings.TrimSuffix(strings.Repeat(fmt.Sprintf("*m%d, ", i-1), 50), ", "))
+		fmt.Fprintf(&m, "  m%d: &m%d {<<: [%s]}\n", i, i, strings.TrimSuffix(strings.Repeat(fmt.Sprintf("*m%d, ", i-1), 50), ", "))
 	}
-	file := filepath.Join(t.TempDir(), "bomb.yaml")
-	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	list := loadErr(t, []string{file}, Options{})
-	found := false
-	for _, e := range list {
-		found = found || strings.Contains(e.Msg, "more than 2000000 values")
-	}
-	if !found {
-		t.Errorf("no error about the number of values: %v", list)
+	// A large text used through an alias 100000 times: 10 GB expanded.
+	var r strings.Builder
+	r.WriteString("doc: &r \"img.images" + strings.Repeat(" ", 100000) + "\"\nstages:\n  img: {kind: exptest.source}\n  g: {kind: exptest.grid, in: {images: [")
+	r.WriteString(strings.Repeat("*r, ", 100000) + "img]}}\n")
+	for _, tc := range []struct{ name, text, want string }{
+		{"values", b.String(), "more than 2000000 values"},
+		{"merges", m.String(), "more than 32 MiB of YAML"},
+		{"text", r.String(), "more than 32 MiB of YAML"},
+		{"loop", "stages: &s {x: {kind: exptest.source, in: {a: *s}}}\n", "an alias names a value that contains it"},
+	} {
+		file := filepath.Join(t.TempDir(), "bomb.yaml")
+		if err := os.WriteFile(file, []byte(tc.text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		list := loadErr(t, []string{file}, Options{})
+		found := false
+		for _, e := range list {
+			found = found || strings.Contains(e.Msg, tc.want)
+		}
+		if !found {
+			t.Errorf("%s: no error with %q: %v", tc.name, tc.want, list)
+		}
 	}
 }
 
@@ -352,4 +365,104 @@ func TestPosString(t *testing.T) {
 	eq(t, "full", Pos{File: "a.yaml", Line: 3, Col: 5}.String(), "a.yaml:3:5")
 	eq(t, "no column", Pos{File: "a.yaml", Line: 3}.String(), "a.yaml:3")
 	eq(t, "no line", Pos{File: "a.yaml"}.String(), "a.yaml")
+}
+
+func TestInheritedSweeps(t *testing.T) {
+	e := load(t, []string{"testdata/ok/inherit/inherit.yaml"}, Options{}).Experiments[0]
+	// A stage's own axes come first, inherited ones after (varying fastest).
+	eq(t, "ids", ids(e.Nodes), []string{
+		"image", "noisy[t=250]", "noisy[t=500]", "noisy[t=750]",
+		"blurred[t=250]", "blurred[t=500]", "blurred[t=750]",
+		"denoised[sigma=1,t=250]", "denoised[sigma=1,t=500]", "denoised[sigma=1,t=750]",
+		"denoised[sigma=2,t=250]", "denoised[sigma=2,t=500]", "denoised[sigma=2,t=750]",
+		"both[t=250]", "both[t=500]", "both[t=750]",
+		"seeds[seed=1]", "seeds[seed=2]",
+		"cross[sigma=1,t=250,seed=1]", "cross[sigma=1,t=250,seed=2]", "cross[sigma=1,t=500,seed=1]", "cross[sigma=1,t=500,seed=2]",
+		"cross[sigma=1,t=750,seed=1]", "cross[sigma=1,t=750,seed=2]", "cross[sigma=2,t=250,seed=1]", "cross[sigma=2,t=250,seed=2]",
+		"cross[sigma=2,t=500,seed=1]", "cross[sigma=2,t=500,seed=2]", "cross[sigma=2,t=750,seed=1]", "cross[sigma=2,t=750,seed=2]",
+		"pick", "figure", "zipped[t=750]", "zipped[t=250]",
+	})
+	b := node(t, e, "blurred[t=500]")
+	eq(t, "inherited matrix", b.Matrix, map[string]any{"t": 500})
+	eq(t, "inherited matrix order", b.MatrixOrder, []string{"t"})
+	eq(t, "params stay the kind's", map[string]any(b.Params), map[string]any{"kernel": 5, "sigma": 1.0})
+	eq(t, "blurred inputs", sources(b, "images"), []string{"noisy[t=500].noisy"})
+
+	d := node(t, e, "denoised[sigma=2,t=750]")
+	eq(t, "chain matrix", d.Matrix, map[string]any{"sigma": 2.0, "t": 750})
+	eq(t, "chain matrix order", d.MatrixOrder, []string{"sigma", "t"})
+	eq(t, "chain params", map[string]any(d.Params), map[string]any{"kernel": 3, "sigma": 2.0})
+	eq(t, "chain inputs", sources(d, "images"), []string{"blurred[t=750].images"})
+	if d2 := node(t, e, "denoised[sigma=2,t=500]"); reflect.ValueOf(d.Params).Pointer() == reflect.ValueOf(d2.Params).Pointer() {
+		t.Error("expansions that differ only in inherited axes share one Params map")
+	}
+
+	eq(t, "zip by value of two inputs", sources(node(t, e, "both[t=750]"), "images"), []string{"noisy[t=750].noisy", "blurred[t=750].images"})
+	c := node(t, e, "cross[sigma=2,t=250,seed=1]")
+	eq(t, "cross matrix order", c.MatrixOrder, []string{"sigma", "t", "seed"})
+	eq(t, "cross matrix", c.Matrix, map[string]any{"sigma": 2.0, "t": 250, "seed": 1})
+	eq(t, "cross inputs", sources(c, "images"), []string{
+		"denoised[sigma=2,t=250].images", "seeds[seed=1].noisy", "noisy[t=500].noisy", "blurred[t=750].images"})
+	eq(t, "cross params", map[string]any(c.Params), map[string]any{"titles": []string{}, "cols": 0, "scales": []float64{1, 2}, "show": true})
+
+	p := node(t, e, "pick")
+	eq(t, "selector on an inherited axis", sources(p, "images"), []string{"denoised[sigma=2,t=500].images"})
+	if p.Matrix != nil {
+		t.Errorf("pick: matrix %v", p.Matrix)
+	}
+
+	// The figure's titles use {t}: every source it collects carries t.
+	f := node(t, e, "figure")
+	var ts []any
+	for _, src := range f.Inputs["images"] {
+		ts = append(ts, src.Node.Matrix["t"])
+	}
+	eq(t, "titles data", ts, []any{250, 500, 750, 250, 500, 750})
+
+	z := node(t, e, "zipped[t=250]")
+	eq(t, "zip with an inherited axis", sources(z, "images"), []string{"blurred[t=250].images"})
+	eq(t, "zip params", z.Params["t"], any(250))
+
+	// --set on the producer's axis flows downstream, in the new order.
+	e = load(t, []string{"testdata/ok/inherit/inherit.yaml"}, Options{Sets: []string{"noisy.t=[750, 500]", "zipped.t=500"}}).Experiments[0]
+	var got []string
+	for _, n := range e.Nodes {
+		if n.Stage == "blurred" || n.Stage == "denoised" || n.Stage == "zipped" {
+			got = append(got, n.ID)
+		}
+	}
+	eq(t, "ids with --set", got, []string{"blurred[t=750]", "blurred[t=500]",
+		"denoised[sigma=1,t=750]", "denoised[sigma=1,t=500]", "denoised[sigma=2,t=750]", "denoised[sigma=2,t=500]", "zipped[t=500]"})
+	eq(t, "nodes with --set", len(e.Nodes), 1+2+2+4+2+2+8+1+1+1)
+
+	// An inherited axis is not a parameter: --set says where to change it.
+	list := loadErr(t, []string{"testdata/ok/inherit/inherit.yaml"}, Options{Sets: []string{"blurred.t=[250]"}})
+	if len(list) != 1 || !strings.Contains(list[0].Msg, `kind exptest.blur of stage blurred has no parameter "t"`) ||
+		!strings.Contains(list[0].Fix, "set it where it is swept, such as noisy.t") {
+		t.Errorf("--set on an inherited axis: %v", list)
+	}
+}
+
+func TestInheritedLimits(t *testing.T) {
+	seeds := make([]string, 5000)
+	for i := range seeds {
+		seeds[i] = fmt.Sprint(i)
+	}
+	ids := "doc: &x 1234567890\nstages:\n  s:\n    kind: exptest.source\n    matrix:\n      indices: [[" +
+		strings.Repeat("*x, ", 3000) + "1]]\n      seed: [" + strings.Join(seeds[:2000], ", ") + "]\n"
+	for _, tc := range []struct{ name, text, want string }{
+		{"nodes", "stages:\n  src: {kind: exptest.source, matrix: {seed: [" + strings.Join(seeds, ", ") + "]}}\n" +
+			"  b: {kind: exptest.blur, in: {images: src}}\n  c: {kind: exptest.source}\n",
+			"with the sweeps stages inherit from their inputs, the experiment expands to 10001 nodes, more than the limit of 10000"},
+		{"ids", ids, "the ids of the experiment's nodes would take more than 16 MiB"},
+	} {
+		file := filepath.Join(t.TempDir(), "exp.yaml")
+		if err := os.WriteFile(file, []byte(tc.text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		list := loadErr(t, []string{file}, Options{})
+		if len(list) != 1 || !strings.Contains(list[0].Msg, tc.want) {
+			t.Errorf("%s: %v, want one error with %q", tc.name, list, tc.want)
+		}
+	}
 }

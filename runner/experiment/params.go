@@ -127,7 +127,7 @@ func convertParam(p *stages.Param, n *yaml.Node, vc valueCtx) (any, *paramError)
 		return nil, &paramError{vc.pos(n), fmt.Sprintf("has the unknown type %q in its kind's declaration", p.Type), "fix the stage kind's declaration"}
 	}
 	if e := checkBounds(p, v); e != "" {
-		return nil, &paramError{vc.pos(n), e, boundsFix(p, v)}
+		return nil, &paramError{vc.pos(n), e, boundsFix(p, v, vc.c)}
 	}
 	return v, nil
 }
@@ -189,11 +189,15 @@ func checkBounds(p *stages.Param, v any) string {
 	return ""
 }
 
-// boundsFix says how to satisfy Min, Max or Enum.
-func boundsFix(p *stages.Param, v any) string {
+// boundsFix says how to satisfy Min, Max or Enum. A suggestion for a
+// misspelt Enum value is computed within c's budget, and not at all
+// without c.
+func boundsFix(p *stages.Param, v any, c *collector) string {
 	if s, ok := v.(string); ok {
-		if c := closest(s, p.Enum); c != "" {
-			return fmt.Sprintf("did you mean %q?", c)
+		if c != nil {
+			if m := closest(s, p.Enum, &c.cells); m != "" {
+				return fmt.Sprintf("did you mean %q?", m)
+			}
 		}
 		return "use one of " + strings.Join(p.Enum, ", ")
 	}

@@ -16,13 +16,23 @@ const maxIncludeDepth = 32
 // collector gathers errors.
 type collector struct {
 	errs ErrorList
+	// count is how many errors were added, including those past
+	// maxStoredErrors that errs does not hold.
+	count int
 	// left is how many more YAML values the current experiment may read.
 	// Aliases let a small file name the same large list many times; this
 	// bound keeps such a file from exhausting time and memory.
 	left int
 	// exhausted is set when a read was refused for lack of budget.
 	exhausted bool
+	// cells counts the edit-distance table cells computed for suggestions
+	// (see closest); past maxSuggestCells no more are computed.
+	cells int
 }
+
+// maxStoredErrors bounds the errors kept: a file of a million mistakes
+// reports the first ones and how many more there were.
+const maxStoredErrors = 10000
 
 // maxValues bounds the YAML values (mapping entries and list items, aliases
 // counted each time they are used) read for one experiment.
@@ -40,11 +50,30 @@ func (c *collector) spend(n int) bool {
 
 // add records an error at p.
 func (c *collector) add(p Pos, fix, format string, args ...any) {
-	c.errs = append(c.errs, &Error{Pos: p, Msg: fmt.Sprintf(format, args...), Fix: fix})
+	c.count++
+	if len(c.errs) < maxStoredErrors {
+		c.errs = append(c.errs, &Error{Pos: p, Msg: fmt.Sprintf(format, args...), Fix: fix})
+	}
 }
 
 // addErr records an existing error.
-func (c *collector) addErr(e *Error) { c.errs = append(c.errs, e) }
+func (c *collector) addErr(e *Error) {
+	c.count++
+	if len(c.errs) < maxStoredErrors {
+		c.errs = append(c.errs, e)
+	}
+}
+
+// list returns the errors sorted by position; when some were not stored, a
+// last error says how many.
+func (c *collector) list() ErrorList {
+	l := c.errs.sorted()
+	if more := c.count - len(c.errs); more > 0 {
+		l = append(l, &Error{Pos: l[len(l)-1].Pos, Msg: fmt.Sprintf("%d more errors were found but not recorded", more),
+			Fix: "fix the errors above first"})
+	}
+	return l
+}
 
 // rawExperiment is an experiment file with its includes, before kinds and
 // parameters are resolved.

@@ -16,21 +16,31 @@ import (
 
 // Limits on the size of one experiment, checked before anything is expanded.
 const (
-	maxNodes  = 10000   // nodes per experiment
-	maxCombos = 10000   // combinations of one stage's matrix
-	maxEdges  = 1000000 // connections between nodes per experiment
+	maxNodes    = 10000    // nodes per experiment
+	maxCombos   = 10000    // combinations of one stage's axes
+	maxEdges    = 1000000  // connections between nodes per experiment
+	maxIDsBytes = 16 << 20 // bytes of all node ids of an experiment
 )
 
 // stageInfo is a stage during resolution.
 type stageInfo struct {
-	def    *stageDef
-	index  int // definition order
-	kind   *stages.Kind
-	base   stages.Params // parameters without the matrix axes
+	def   *stageDef
+	index int // definition order
+	kind  *stages.Kind
+	base  stages.Params // parameters without the matrix axes
+	// own are the axes of the stage's matrix (parameters of its kind), and
+	// ownCombos the number of their combinations (0 when too many).
+	own       []axis
+	ownCombos int
+	// axes are own followed by the axes inherited from the inputs, and
+	// combos the number of expansions: the combinations of axes.
 	axes   []axis
-	combos int             // number of expansions; 0 when too many
-	params []stages.Params // of each expansion, with the axis values
-	files  [][]string      // of each expansion
+	combos int
+	// known is set while nothing reported about the stage or its producers
+	// stands in the way of computing its axes and expansions.
+	known  bool
+	params []stages.Params // of each combination of own, with the axis values
+	files  [][]string      // of each combination of own
 	ports  []portIn
 	nodes  []*Node
 }
@@ -38,6 +48,8 @@ type stageInfo struct {
 // axis is one matrix axis with its typed values.
 type axis struct {
 	name   string
+	param  *stages.Param // the parameter swept, of the stage that sweeps it
+	stage  string        // the stage that sweeps it
 	values []any
 	keys   []string       // formatted values
 	index  map[string]int // formatted value to position
@@ -46,6 +58,7 @@ type axis struct {
 // portIn is one connected input port.
 type portIn struct {
 	port  *stages.Port
+	pos   Pos // of the port's key
 	links []link
 }
 
@@ -53,10 +66,9 @@ type portIn struct {
 type linkMode int
 
 const (
-	linkOne    linkMode = iota // the producer's only node
+	linkMatch  linkMode = iota // a plain reference: the expansion with the consumer's values
 	linkAll                    // "[*]": every expansion
 	linkSelect                 // "[a=v]": the expansions picked
-	linkZip                    // a plain reference between sweeps over the same axes
 )
 
 // link is one resolved reference.
@@ -66,7 +78,8 @@ type link struct {
 	output string
 	mode   linkMode
 	want   []int     // linkSelect: per producer axis, the value index picked or -1 for all
-	zip    []zipAxis // linkZip: one per producer axis
+	zip    []zipAxis // linkMatch: one per producer axis
+	bad    bool      // the reference was reported as wrong
 }
 
 // zipAxis maps a consumer axis's values to a producer axis's values.
@@ -106,12 +119,21 @@ func (l *loader) build(raw *rawExperiment, exp *Experiment, explicit bool, c *co
 		infos[i] = s
 		byID[d.id] = s
 	}
+	ids := stageIDs(infos)
+	sweptBy := map[string]string{} // matrix axis to the first stage sweeping it
+	for _, d := range raw.stages {
+		for _, e := range d.matrix {
+			if _, ok := sweptBy[e.key.Value]; !ok {
+				sweptBy[e.key.Value] = d.id
+			}
+		}
+	}
 	perStage := map[string]map[string]override{}
 	for _, o := range ovs {
 		s := byID[o.stage]
 		if s == nil {
 			if o.set == 0 {
-				c.add(o.pos, c.suggest(o.stage, stageIDs(infos), "stages"), "%s: there is no stage %q", o.from, o.stage)
+				c.add(o.pos, c.suggest(o.stage, ids, "stages"), "%s: there is no stage %q", o.from, clip(o.stage))
 			}
 			continue
 		}
@@ -119,8 +141,11 @@ func (l *loader) build(raw *rawExperiment, exp *Experiment, explicit bool, c *co
 			continue
 		}
 		if s.kind.Param(o.param) == nil {
-			c.add(o.pos, c.suggest(o.param, paramNames(s.kind), "parameters of "+s.kind.Name),
-				"%s: kind %s of stage %s has no parameter %q", o.from, s.kind.Name, o.stage, o.param)
+			fix := c.suggest(o.param, paramNames(s.kind), "parameters of "+s.kind.Name)
+			if by, ok := sweptBy[o.param]; ok && by != o.stage {
+				fix = fmt.Sprintf("if stage %s inherits the sweep %s from an input, set it where it is swept, such as %s.%s", o.stage, o.param, by, o.param)
+			}
+			c.add(o.pos, fix, "%s: kind %s of stage %s has no parameter %q", o.from, s.kind.Name, o.stage, clip(o.param))
 			continue
 		}
 		if perStage[o.stage] == nil {
@@ -132,10 +157,11 @@ func (l *loader) build(raw *rawExperiment, exp *Experiment, explicit bool, c *co
 	var checked []*stageInfo
 	for _, s := range infos {
 		if s.kind != nil {
-			n := len(c.errs)
+			n := c.count
 			resolveParams(s, perStage[s.def.id], c)
-			total += s.combos
-			if len(c.errs) == n {
+			total += s.ownCombos
+			if c.count == n {
+				s.known = true
 				checked = append(checked, s)
 			}
 			if total > maxNodes {
@@ -151,17 +177,30 @@ func (l *loader) build(raw *rawExperiment, exp *Experiment, explicit bool, c *co
 	for _, s := range checked {
 		checkStage(s, c)
 	}
-	ids := stageIDs(infos)
 	for _, s := range infos {
 		if s.kind != nil {
 			resolveInputs(s, byID, ids, c)
 		}
 	}
 	order := topoOrder(infos, c)
-	if len(c.errs) > before {
+	total = 0
+	for _, s := range order {
+		if s.kind == nil {
+			continue
+		}
+		resolveAxes(s, c)
+		if s.known {
+			total += s.combos
+		}
+	}
+	if total > maxNodes {
+		c.add(Pos{File: raw.main.name, Line: 1, Col: 1}, "sweep fewer values, or collect sweeps with [*] rather than inheriting them",
+			"with the sweeps stages inherit from their inputs, the experiment expands to %d nodes, more than the limit of %d", total, maxNodes)
+	}
+	if c.count > before {
 		return
 	}
-	edges := 0
+	edges, idBytes := 0, 0
 	for _, s := range infos {
 		for _, p := range s.ports {
 			for _, ln := range p.links {
@@ -171,6 +210,11 @@ func (l *loader) build(raw *rawExperiment, exp *Experiment, explicit bool, c *co
 		if edges > maxEdges {
 			c.add(s.def.pos, "collect fewer expansions with [*], or sweep fewer values",
 				"the experiment has more than %d connections between nodes", maxEdges)
+			return
+		}
+		if idBytes += nodeIDBytes(s); idBytes > maxIDsBytes {
+			c.add(s.def.pos, "sweep shorter values: node ids name every sweep value",
+				"the ids of the experiment's nodes would take more than %d MiB", maxIDsBytes>>20)
 			return
 		}
 	}
@@ -219,7 +263,7 @@ func (l *loader) overrides(raw *rawExperiment, c *collector) ([]override, bool) 
 	sort.Strings(known)
 	if !slices.Contains(known, l.opts.Profile) {
 		fix := knownList(known, "profiles")
-		if s := closest(l.opts.Profile, known); s != "" {
+		if s := closest(l.opts.Profile, known, &c.cells); s != "" {
 			fix = fmt.Sprintf("did you mean %q? (%s)", s, fix)
 		}
 		c.add(raw.profilesPos, fix, "unknown profile %q", clip(l.opts.Profile))
@@ -266,7 +310,7 @@ func resolveParams(s *stageInfo, ovs map[string]override, c *collector) {
 			}
 		}
 	}
-	s.combos = 1
+	s.ownCombos = 1
 	for _, e := range d.matrix {
 		name := e.key.Value
 		p := k.Param(name)
@@ -294,16 +338,16 @@ func resolveParams(s *stageInfo, ovs map[string]override, c *collector) {
 		}
 		if !c.spend(len(list)) {
 			c.add(vc.pos(items), "sweep fewer values", "the experiment holds more than %d values (aliases count each time they are used)", maxValues)
-			s.combos = 0
+			s.ownCombos = 0
 			return
 		}
-		if len(list) > maxCombos || s.combos > maxCombos/len(list) {
+		if len(list) > maxCombos || s.ownCombos > maxCombos/len(list) {
 			c.add(d.file.pos(e.key), "sweep fewer values", "the matrix of stage %s has more than %d combinations", d.id, maxCombos)
-			s.combos = 0
+			s.ownCombos = 0
 			return
 		}
-		s.combos *= len(list)
-		a := axis{name: name, index: map[string]int{}}
+		s.ownCombos *= len(list)
+		a := axis{name: name, param: p, stage: d.id, index: map[string]int{}}
 		ok := true
 		for _, it := range list {
 			v, pe := convertParam(p, it, vc)
@@ -323,9 +367,9 @@ func resolveParams(s *stageInfo, ovs map[string]override, c *collector) {
 			a.keys = append(a.keys, key)
 		}
 		if ok {
-			s.axes = append(s.axes, a)
+			s.own = append(s.own, a)
 		} else {
-			s.combos /= len(list)
+			s.ownCombos /= len(list)
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(ovs)) {
@@ -366,7 +410,8 @@ func (d *stageDef) withHas(name string) bool {
 	return false
 }
 
-// resolveInputs checks s's "in" against its kind and its producers.
+// resolveInputs checks s's "in" against its kind and its producers' ports.
+// What depends on the producers' axes is checked later, by resolveAxes.
 func resolveInputs(s *stageInfo, byID map[string]*stageInfo, ids []string, c *collector) {
 	k, d := s.kind, s.def
 	connected := map[string]bool{}
@@ -379,31 +424,18 @@ func resolveInputs(s *stageInfo, byID map[string]*stageInfo, ids []string, c *co
 			continue
 		}
 		connected[port.Name] = in.given
-		pi := portIn{port: port}
-		count, reported := 0, false
+		pi := portIn{port: port, pos: in.pos}
 		for _, r := range in.refs {
 			prod := byID[r.stage]
 			if prod == nil {
-				c.add(r.pos, c.suggest(r.stage, ids, "stages"), "there is no stage %q in this experiment", r.stage)
+				c.add(r.pos, c.suggest(r.stage, ids, "stages"), "there is no stage %q in this experiment", clip(r.stage))
 				continue
 			}
 			ln := link{ref: r, prod: prod}
-			if prod.kind == nil {
-				pi.links = append(pi.links, ln) // for cycle detection only
-				continue
+			if prod.kind != nil {
+				ln.bad = !resolveLink(s, port, &ln, c)
 			}
-			if !resolveLink(s, port, &ln, c) {
-				reported = true
-			} else if ln.mode == linkAll && !port.Many {
-				c.add(r.pos, fmt.Sprintf("reference one expansion, such as %s", pickExample(prod)),
-					"%s collects every expansion of %s, but input %q of kind %s takes one %s artifact", r.text, prod.def.id, port.Name, k.Name, port.Type)
-				reported = true
-			}
-			count += ln.size()
-			pi.links = append(pi.links, ln)
-		}
-		if !port.Many && count > 1 && !reported {
-			c.add(in.pos, "connect a single source", "input %q of kind %s takes one %s artifact, but %d are connected", port.Name, k.Name, port.Type, count)
+			pi.links = append(pi.links, ln) // kept for cycle detection even when bad
 		}
 		s.ports = append(s.ports, pi)
 	}
@@ -448,16 +480,56 @@ func resolveLink(s *stageInfo, port *stages.Port, ln *link, c *collector) bool {
 	switch {
 	case r.all:
 		ln.mode = linkAll
+		if !port.Many {
+			fix := fmt.Sprintf("reference %s without [*]: each expansion of %s then takes the matching expansion of %s", prod.def.id, s.def.id, prod.def.id)
+			if len(prod.own) > 0 {
+				fix = fmt.Sprintf("reference one expansion, such as %s", pickExample(prod.def.id, prod.own))
+			}
+			c.add(r.pos, fix, "%s collects every expansion of %s, but input %q of kind %s takes one %s artifact", clip(r.text), prod.def.id, port.Name, s.kind.Name, port.Type)
+			return false
+		}
 	case len(r.sel) > 0:
 		ln.mode = linkSelect
-		return resolveSelector(s, ln, c)
-	case len(prod.axes) == 0:
-		ln.mode = linkOne
 	default:
-		ln.mode = linkZip
-		return resolveZip(s, ln, c)
+		ln.mode = linkMatch
 	}
 	return true
+}
+
+// resolveAxes computes s's axes and expansions once its producers' are
+// known: a plain reference to a sweep makes s inherit the producer's axes
+// that s does not sweep itself. It resolves the references that depend on
+// the producers' axes (selectors and matches) and checks the number of
+// artifacts reaching each port that takes one. When something upstream is
+// wrong, s is left unknown, reporting only its own errors.
+func resolveAxes(s *stageInfo, c *collector) {
+	s.axes = slices.Clone(s.own)
+	s.combos = s.ownCombos
+	for pi := range s.ports {
+		p := &s.ports[pi]
+		count, reported := 0, false
+		for li := range p.links {
+			ln := &p.links[li]
+			if ln.prod.kind == nil || ln.bad || !ln.prod.known {
+				s.known, reported = false, reported || ln.bad
+				continue
+			}
+			switch ln.mode {
+			case linkSelect:
+				ln.bad = !resolveSelector(s, ln, c)
+			case linkMatch:
+				ln.bad = !matchAxes(s, ln, c)
+			}
+			if ln.bad {
+				s.known, reported = false, true
+				continue
+			}
+			count += ln.size()
+		}
+		if !p.port.Many && count > 1 && !reported {
+			c.add(p.pos, "connect a single source", "input %q of kind %s takes one %s artifact, but %d are connected", p.port.Name, s.kind.Name, p.port.Type, count)
+		}
+	}
 }
 
 // resolveSelector finds the producer expansions named by "stage[a=v,...]".
@@ -481,13 +553,13 @@ func resolveSelector(s *stageInfo, ln *link, c *collector) bool {
 		n, err := parseScalarText(it.value)
 		key := ""
 		if err == nil {
-			if v, pe := convertParam(prod.kind.Param(a.name), n, valueCtx{pos: func(*yaml.Node) Pos { return r.pos }, dir: s.def.file.dir}); pe == nil {
+			if v, pe := convertParam(a.param, n, valueCtx{pos: func(*yaml.Node) Pos { return r.pos }, dir: s.def.file.dir}); pe == nil {
 				key = formatValue(v)
 			}
 		}
 		vi, ok := a.index[key]
 		if !ok {
-			c.add(r.pos, "use one of "+strings.Join(a.keys, ", "), "stage %s has no expansion with %s=%s", prod.def.id, a.name, clip(it.value))
+			c.add(r.pos, "use one of "+someOf(a.keys), "stage %s has no expansion with %s=%s", prod.def.id, a.name, clip(it.value))
 			return false
 		}
 		want[ai] = vi
@@ -496,26 +568,60 @@ func resolveSelector(s *stageInfo, ln *link, c *collector) bool {
 	return true
 }
 
-// resolveZip pairs a sweep consumer with a sweep producer over the same
-// axes: each consumer expansion takes the producer expansion with its values.
-func resolveZip(s *stageInfo, ln *link, c *collector) bool {
+// matchAxes pairs each expansion of s with the expansion of the producer
+// that has the same values on the producer's axes. An axis s sweeps itself
+// must offer the producer's values (a zip); an axis s inherits from
+// another input must have the same values there; any other axis becomes an
+// axis of s, inherited after the ones it has. Inherited axes are not
+// parameters, so they may not share the name of one of s's kind.
+func matchAxes(s *stageInfo, ln *link, c *collector) bool {
 	prod, r := ln.prod, ln.ref
 	for _, pa := range prod.axes {
 		ci := axisIndex(s.axes, pa.name)
-		if ci < 0 {
-			c.add(r.pos, fmt.Sprintf("write %q to collect every expansion, or %q to pick one", prod.def.id+"[*]", pickExample(prod)),
-				"stage %s is a sweep over %s, so a plain reference needs stage %s to sweep %s too", prod.def.id, strings.Join(axisNames(prod.axes), ", "), s.def.id, pa.name)
-			return false
-		}
 		z := zipAxis{consumerAxis: ci}
-		for _, key := range s.axes[ci].keys {
-			pi, ok := pa.index[key]
-			if !ok {
-				c.add(r.pos, fmt.Sprintf("add %s to the %s values of %s, or reference %q", key, pa.name, prod.def.id, prod.def.id+"[*]"),
-					"stage %s sweeps %s=%s, but stage %s has no expansion with that value", s.def.id, pa.name, key, prod.def.id)
+		switch {
+		case ci < 0:
+			if s.kind.Param(pa.name) != nil {
+				c.add(r.pos, fmt.Sprintf("add %s to the matrix of %s to take each value of %s, or write %q to collect every expansion, or %q to pick one",
+					pa.name, s.def.id, pa.stage, prod.def.id+"[*]", pickExample(prod.def.id, prod.axes)),
+					"stage %s would inherit the sweep %s of stage %s, but %s is also a parameter of kind %s", s.def.id, pa.name, pa.stage, pa.name, s.kind.Name)
 				return false
 			}
-			z.valueMap = append(z.valueMap, pi)
+			if s.combos > maxCombos/len(pa.values) {
+				c.add(r.pos, fmt.Sprintf("collect some inputs with [*] or pick expansions with a selector such as %s", pickExample(prod.def.id, prod.axes)),
+					"with the sweeps it inherits from its inputs, stage %s has more than %d combinations", s.def.id, maxCombos)
+				return false
+			}
+			s.combos *= len(pa.values)
+			z.consumerAxis = len(s.axes)
+			s.axes = append(s.axes, pa)
+			for i := range pa.values {
+				z.valueMap = append(z.valueMap, i)
+			}
+		case ci < len(s.own):
+			for _, key := range s.axes[ci].keys {
+				pi, ok := pa.index[key]
+				if !ok {
+					c.add(r.pos, fmt.Sprintf("add %s to the %s values of %s, or reference %q", clip(key), pa.name, pa.stage, prod.def.id+"[*]"),
+						"stage %s sweeps %s=%s, but stage %s has no expansion with that value", s.def.id, pa.name, clip(key), prod.def.id)
+					return false
+				}
+				z.valueMap = append(z.valueMap, pi)
+			}
+		default:
+			have := s.axes[ci]
+			same := len(have.keys) == len(pa.keys)
+			for _, key := range have.keys {
+				pi, ok := pa.index[key]
+				same = same && ok
+				z.valueMap = append(z.valueMap, pi)
+			}
+			if !same {
+				c.add(r.pos, fmt.Sprintf("sweep the same values of %s in %s and %s, or pick expansions with a selector such as %s", pa.name, have.stage, pa.stage, pickExample(prod.def.id, prod.axes)),
+					"stage %s takes the sweep %s from two inputs with different values: %s in stage %s, %s in stage %s",
+					s.def.id, pa.name, someOf(have.keys), have.stage, someOf(pa.keys), pa.stage)
+				return false
+			}
 		}
 		ln.zip = append(ln.zip, z)
 	}
@@ -542,15 +648,16 @@ func (ln *link) size() int {
 	return 1
 }
 
-// pickExample returns a reference to the producer's first expansion.
-func pickExample(prod *stageInfo) string {
+// pickExample returns a reference to the first expansion of stage id with
+// the given axes.
+func pickExample(id string, axes []axis) string {
 	var parts []string
-	for _, a := range prod.axes {
+	for _, a := range axes {
 		if len(a.keys) > 0 {
-			parts = append(parts, a.name+"="+a.keys[0])
+			parts = append(parts, a.name+"="+clip(a.keys[0]))
 		}
 	}
-	return prod.def.id + "[" + strings.Join(parts, ",") + "]"
+	return id + "[" + strings.Join(parts, ",") + "]"
 }
 
 // digits returns the value index of each axis for expansion i (the first
@@ -565,27 +672,28 @@ func digits(axes []axis, i int) []int {
 	return d
 }
 
-// checkStage computes the parameters and files of each of s's expansions
-// and runs the kind's Check on them. An error shared by several expansions
-// is reported once.
+// checkStage computes the parameters and files of each combination of s's
+// own axes and runs the kind's Check on them. An error shared by several
+// combinations is reported once.
 func checkStage(s *stageInfo, c *collector) {
 	k := s.kind
-	failed := map[string][]string{} // message to failing expansions
-	fixes := map[string]string{}    // message to its fix
+	first := map[string]int{}  // message to the first failing combination
+	failed := map[string]int{} // message to the number of failing combinations
+	fixes := map[string]string{}
 	var msgs []string
 	fail := func(i int, msg, fix string) {
-		if failed[msg] == nil {
+		if failed[msg] == 0 {
 			msgs = append(msgs, msg)
-			fixes[msg] = fix
+			first[msg], fixes[msg] = i, fix
 		}
-		failed[msg] = append(failed[msg], nodeID(s, i))
+		failed[msg]++
 	}
-	s.params = make([]stages.Params, s.combos)
-	s.files = make([][]string, s.combos)
-	for i := range s.combos {
+	s.params = make([]stages.Params, s.ownCombos)
+	s.files = make([][]string, s.ownCombos)
+	for i := range s.ownCombos {
 		p := maps.Clone(s.base)
-		for j, d := range digits(s.axes, i) {
-			p[s.axes[j].name] = s.axes[j].values[d]
+		for j, d := range digits(s.own, i) {
+			p[s.own[j].name] = s.own[j].values[d]
 		}
 		if msg := runCheck(k, p); msg != "" {
 			fail(i, msg, "change the parameters named in the message")
@@ -597,35 +705,60 @@ func checkStage(s *stageInfo, c *collector) {
 		s.params[i], s.files[i] = p, files
 	}
 	for _, msg := range msgs {
-		ids := failed[msg]
-		who := "stage " + ids[0]
-		if len(ids) > 1 {
-			who += fmt.Sprintf(" (and %d more expansions)", len(ids)-1)
+		who := "stage " + nodeID(s.def.id, s.own, digits(s.own, first[msg]))
+		if n := failed[msg]; n > 1 {
+			who += fmt.Sprintf(" (and %d more expansions)", n-1)
 		}
 		c.add(s.def.pos, fixes[msg], "%s: %s", who, msg)
 	}
 }
 
-// nodeID returns the id of s's expansion i: the stage id, followed for a
-// sweep by its values.
-func nodeID(s *stageInfo, i int) string {
-	if len(s.axes) == 0 {
-		return s.def.id
+// nodeID returns the id of the expansion of stage id with value indices dg
+// on axes: the stage id, followed for a sweep by its values.
+func nodeID(id string, axes []axis, dg []int) string {
+	if len(axes) == 0 {
+		return id
 	}
-	parts := make([]string, len(s.axes))
-	for j, d := range digits(s.axes, i) {
-		parts[j] = s.axes[j].name + "=" + s.axes[j].keys[d]
+	parts := make([]string, len(axes))
+	for j, d := range dg {
+		parts[j] = axes[j].name + "=" + axes[j].keys[d]
 	}
-	return s.def.id + "[" + strings.Join(parts, ",") + "]"
+	return id + "[" + strings.Join(parts, ",") + "]"
 }
 
-// expand creates s's nodes, after checkStage. Producers are expanded already.
+// nodeIDBytes returns the total length of s's node ids, without building
+// them: each value of an axis appears in combos/len(values) ids.
+func nodeIDBytes(s *stageInfo) int {
+	if len(s.axes) == 0 {
+		return len(s.def.id)
+	}
+	n := s.combos * (len(s.def.id) + 1 + len(s.axes)) // brackets and commas
+	for _, a := range s.axes {
+		per := s.combos / len(a.values)
+		for _, key := range a.keys {
+			n += per * (len(a.name) + 1 + len(key))
+		}
+	}
+	return n
+}
+
+// expand creates s's nodes, after checkStage and resolveAxes. Producers are
+// expanded already.
 func expand(s *stageInfo, exp *Experiment) {
 	d := s.def
+	inherits := len(s.axes) > len(s.own)
 	for i := range s.combos {
 		dg := digits(s.axes, i)
-		n := &Node{ID: nodeID(s, i), Stage: d.id, Doc: d.doc, Experiment: exp, Kind: s.kind,
-			Params: s.params[i], Files: s.files[i], Pos: d.pos}
+		own := 0 // the combination of own axes
+		for j, a := range s.own {
+			own = own*len(a.values) + dg[j]
+		}
+		params, files := s.params[own], s.files[own]
+		if inherits { // several nodes share the combination: give each its own copy
+			params, files = maps.Clone(params), slices.Clone(files)
+		}
+		n := &Node{ID: nodeID(d.id, s.axes, dg), Stage: d.id, Doc: d.doc, Experiment: exp, Kind: s.kind,
+			Params: params, Files: files, Pos: d.pos}
 		if len(s.axes) > 0 {
 			n.Matrix = map[string]any{}
 			for j, a := range s.axes {
@@ -673,14 +806,12 @@ func (ln *link) producers(dg []int) []int {
 			picks = next
 		}
 		return picks
-	case linkZip:
-		idx := 0
-		for j, z := range ln.zip {
-			idx = idx*len(ln.prod.axes[j].values) + z.valueMap[dg[z.consumerAxis]]
-		}
-		return []int{idx}
 	}
-	return []int{0}
+	idx := 0
+	for j, z := range ln.zip {
+		idx = idx*len(ln.prod.axes[j].values) + z.valueMap[dg[z.consumerAxis]]
+	}
+	return []int{idx}
 }
 
 // runCheck calls the kind's Check, turning a panic into a message.

@@ -30,13 +30,18 @@ func levenshtein(a, b string) int {
 
 // closest returns the candidate nearest to word, if one is near enough to be
 // a likely misspelling (at most a third of the word's length away, and
-// always allowing two edits). Ties go to the earlier candidate.
-func closest(word string, candidates []string) string {
+// always allowing two edits). Ties go to the earlier candidate. Each
+// comparison spends the cells of its edit-distance table from *cells;
+// when they would pass maxSuggestCells, closest gives up and returns "". A
+// nil cells means no budget (for a handful of short candidates).
+func closest(word string, candidates []string, cells *int) string {
 	if len(word) > 200 {
 		return ""
 	}
 	best, bestD := "", 0
-	limit := max(2, len([]rune(word))/3)
+	lw := strings.ToLower(word)
+	n := len([]rune(word))
+	limit := max(2, n/3)
 	for _, c := range candidates {
 		if len(c) > 200 {
 			continue
@@ -44,7 +49,15 @@ func closest(word string, candidates []string) string {
 		if diff := len(c) - len(word); diff > 4*limit || -diff > 4*limit {
 			continue // too far apart in bytes to be within limit runes
 		}
-		d := levenshtein(strings.ToLower(word), strings.ToLower(c))
+		if cells != nil {
+			cost := (n + 1) * (len(c) + 1)
+			if *cells+cost > maxSuggestCells {
+				*cells = maxSuggestCells
+				return ""
+			}
+			*cells += cost
+		}
+		d := levenshtein(lw, strings.ToLower(c))
 		if d <= limit && (best == "" || d < bestD) {
 			best, bestD = c, d
 		}
@@ -52,17 +65,21 @@ func closest(word string, candidates []string) string {
 	return best
 }
 
-// maxSuggestions bounds how many errors get a suggestion computed, so that
-// a file full of misspellings cannot make Load slow.
-const maxSuggestions = 200
+// maxSuggestions bounds how many errors get a suggestion computed, and
+// maxSuggestCells the edit-distance table cells computed for them in one
+// Load, so that a file full of long misspellings cannot make Load slow.
+const (
+	maxSuggestions  = 200
+	maxSuggestCells = 20000000
+)
 
-// suggest returns a fix naming the closest candidate, or listing them all.
+// suggest returns a fix naming the closest candidate, or listing them.
 // Past maxSuggestions errors it only asks to check the spelling.
 func (c *collector) suggest(word string, candidates []string, what string) string {
-	if len(c.errs) >= maxSuggestions {
+	if c.count >= maxSuggestions {
 		return "check the spelling against the " + what
 	}
-	if s := closest(word, candidates); s != "" {
+	if s := closest(word, candidates, &c.cells); s != "" {
 		return fmt.Sprintf("did you mean %q?", s)
 	}
 	return knownList(candidates, what)
@@ -81,5 +98,24 @@ func knownList(candidates []string, what string) string {
 		more = fmt.Sprintf(" and %d more", len(cs)-show)
 		cs = cs[:show]
 	}
-	return "known " + what + ": " + strings.Join(cs, ", ") + more
+	return "known " + what + ": " + strings.Join(clipAll(cs), ", ") + more
+}
+
+// someOf joins the first values of vs for a message, saying how many more
+// there are.
+func someOf(vs []string) string {
+	const show = 20
+	if len(vs) <= show {
+		return strings.Join(clipAll(vs), ", ")
+	}
+	return strings.Join(clipAll(vs[:show]), ", ") + fmt.Sprintf(" and %d more", len(vs)-show)
+}
+
+// clipAll returns the values clipped.
+func clipAll(vs []string) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = clip(v)
+	}
+	return out
 }

@@ -15,6 +15,39 @@ import (
 // maxFileSize caps the size of an experiment or include file (1 MiB).
 const maxFileSize = 1 << 20
 
+// maxExpanded bounds the size of a file with every alias replaced by what
+// it names (see expandedSize). Work on a value is proportional to its size
+// each time an alias uses it, so this bounds that work.
+const maxExpanded = 32 << 20
+
+// expandedSize returns the size of n with its aliases expanded: one per
+// node plus the length of each scalar, saturating past maxExpanded. A node
+// that contains an alias to itself expands without end. Only anchored
+// nodes can be reached twice, so only they are remembered in memo.
+func expandedSize(n *yaml.Node, memo map[*yaml.Node]int) int {
+	if n.Anchor != "" {
+		if v, ok := memo[n]; ok {
+			return v
+		}
+		memo[n] = maxExpanded + 1 // seen again while inside n: a loop
+	}
+	size := 1 + len(n.Value)
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		size += expandedSize(n.Alias, memo)
+	}
+	for _, ch := range n.Content {
+		if size > maxExpanded {
+			break
+		}
+		size += expandedSize(ch, memo)
+	}
+	size = min(size, maxExpanded+1)
+	if n.Anchor != "" {
+		memo[n] = size
+	}
+	return size
+}
+
 // maxAliasHops bounds how many aliases are followed to reach a value, and how
 // deeply merge keys ("<<") nest; anchors can form loops.
 const maxAliasHops = 16
@@ -73,6 +106,11 @@ func decodeYAML(name string, data []byte) (top *yaml.Node, e *Error) {
 	if next != nil {
 		return nil, &Error{Pos: Pos{File: name, Line: next.Line, Col: next.Column},
 			Msg: "the file holds more than one YAML document", Fix: "remove the '---' separator and what follows, or move it to its own file"}
+	}
+	if expandedSize(doc, map[*yaml.Node]int{}) > maxExpanded {
+		return nil, &Error{Pos: Pos{File: name, Line: 1, Col: 1},
+			Msg: fmt.Sprintf("with its aliases replaced by what they name, the file holds more than %d MiB of YAML, or an alias names a value that contains it", maxExpanded>>20),
+			Fix: "use fewer aliases of large values"}
 	}
 	n := deref(doc)
 	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
@@ -214,11 +252,14 @@ func clip(s string) string {
 	if len(s) <= n {
 		return s
 	}
-	r := []rune(s)
-	if len(r) <= n {
-		return s
+	runes := 0
+	for i := range s { // reads at most n+1 runes of a long s
+		if runes == n {
+			return s[:i] + "..."
+		}
+		runes++
 	}
-	return string(r[:n]) + "..."
+	return s
 }
 
 // kv is one key and value of a mapping.

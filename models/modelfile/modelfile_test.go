@@ -1,0 +1,271 @@
+package modelfile_test
+
+import (
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"difflab/models/modelfile"
+	"difflab/models/onnxexport"
+	"difflab/models/ort"
+	"difflab/models/safetensors"
+	"difflab/stages/artifact"
+)
+
+func validDesc() *modelfile.Description {
+	return &modelfile.Description{
+		Format:    modelfile.Format,
+		ONNX:      "model.onnx",
+		Predicts:  modelfile.PredictsVelocity,
+		Inputs:    modelfile.Inputs{Sample: "x", Timestep: "t", Condition: "c"},
+		Timestep:  modelfile.Timestep{DType: "float32", Scale: 1, Shape: "b1"},
+		Output:    modelfile.Output{Name: "u", Channels: 1, Variance: modelfile.VarianceNone},
+		Image:     modelfile.Image{Channels: 1, Height: 4, Width: 3, Range: [2]float64{0, 1}},
+		Condition: modelfile.Condition{Kind: modelfile.ConditionOnehot, Size: 3},
+		Prompts:   []modelfile.Prompt{{Prompt: "zero", Class: 0}, {Prompt: "two", Class: 2}},
+		UNet:      &modelfile.UNet{Cond: "time_class", Hidden: 8, Channels: 1, Classes: 3, Size: 4},
+	}
+}
+
+func TestWriteReadRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	d := validDesc()
+	if err := modelfile.Write(dir, d); err != nil {
+		t.Fatal(err)
+	}
+	got, err := modelfile.Read(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Prompts[1].Prompt != "two" || got.Timestep.Shape != "b1" || got.UNet.Classes != 3 || got.Image.Width != 3 {
+		t.Fatalf("round trip changed the description: %+v", got)
+	}
+}
+
+func TestValidateNamesFields(t *testing.T) {
+	cases := []struct {
+		edit func(*modelfile.Description)
+		want string
+	}{
+		{func(d *modelfile.Description) { d.Format = "v0" }, `field "format"`},
+		{func(d *modelfile.Description) { d.ONNX = "../x.onnx" }, `field "onnx"`},
+		{func(d *modelfile.Description) { d.Predicts = "noise" }, `field "predicts": is "noise", want epsilon, velocity or x0`},
+		{func(d *modelfile.Description) { d.Timestep.DType = "int32" }, `field "timestep.dtype"`},
+		{func(d *modelfile.Description) { d.Timestep.Shape = "1b" }, `field "timestep.shape"`},
+		{func(d *modelfile.Description) { d.Output.Variance = "learned" }, `field "output.variance"`},
+		{func(d *modelfile.Description) { d.Image.Range = [2]float64{1, 0} }, `field "image.range"`},
+		{func(d *modelfile.Description) { d.Prompts[1].Class = 3 }, `field "prompts[1].class": is 3, want 0..2`},
+		{func(d *modelfile.Description) { d.Prompts[1].Prompt = "zero" }, `listed twice`},
+		{func(d *modelfile.Description) { d.Condition.Kind = "text" }, `field "condition.kind"`},
+		{func(d *modelfile.Description) { d.Condition = modelfile.Condition{Kind: "embedding"} }, `field "condition.embeddings"`},
+		{func(d *modelfile.Description) { d.Schedule = &modelfile.Schedule{Name: "cosine"} }, `field "schedule.name"`},
+		{func(d *modelfile.Description) { d.UNet.Cond = "class" }, `field "unet.cond"`},
+	}
+	for _, c := range cases {
+		d := validDesc()
+		c.edit(d)
+		err := d.Validate()
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("want an error containing %q, got %v", c.want, err)
+		}
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "model.json"), []byte(`{"format":"difflab-model v1","onnx":"m.onnx","predicts":"x0","inputs":{"sample":"x"},"colour":1}`), 0o644)
+	if _, err := modelfile.Read(dir); err == nil || !strings.Contains(err.Error(), "colour") || !strings.Contains(err.Error(), dir) {
+		t.Errorf("unknown field: got %v", err)
+	}
+}
+
+func TestResolveEpochs(t *testing.T) {
+	dir := t.TempDir()
+	for _, e := range []int{1, 5, 10} {
+		d := validDesc()
+		d.Trained = &modelfile.Trained{Kind: "train.flow", Epoch: e, Loss: 0.1}
+		if err := modelfile.Write(filepath.Join(dir, modelfile.EpochDir(e)), d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := modelfile.WriteIndex(dir, []int{10, 1, 5}); err != nil {
+		t.Fatal(err)
+	}
+	for epoch, want := range map[int]string{0: "epoch_010", 1: "epoch_001", 5: "epoch_005"} {
+		got, err := modelfile.Resolve(dir, epoch)
+		if err != nil || got != filepath.Join(dir, want) {
+			t.Errorf("Resolve(%d) = %q, %v; want %s", epoch, got, err, want)
+		}
+	}
+	if _, err := modelfile.Resolve(dir, 3); err == nil || !strings.Contains(err.Error(), "saved epochs: [1 5 10]") {
+		t.Errorf("Resolve(3): %v", err)
+	}
+	if _, err := modelfile.Read(dir); err == nil || !strings.Contains(err.Error(), "training output") {
+		t.Errorf("Read of an index: %v", err)
+	}
+	single := filepath.Join(dir, "epoch_005")
+	if got, err := modelfile.Resolve(single, 0); err != nil || got != single {
+		t.Errorf("Resolve(single, 0) = %q, %v", got, err)
+	}
+	if _, err := modelfile.Resolve(single, 4); err == nil {
+		t.Error("Resolve(single, 4): no error")
+	}
+	if err := modelfile.WriteIndex(dir, []int{1, 2}); err == nil {
+		t.Error("WriteIndex listed a missing epoch without error")
+	}
+}
+
+// testModel writes a model directory whose graph computes
+// out = a*x + t + <c, v> (v = 1, 2, 3, ...), followed, with variance, by the
+// channels -x. With intT the timestep is an int64 vector (B).
+func testModel(t *testing.T, d *modelfile.Description, a float32, variance, intT bool) *modelfile.Model {
+	t.Helper()
+	if err := ort.Init(); errors.Is(err, ort.ErrNoLibrary) {
+		t.Skipf("ONNX Runtime not installed: %v", err)
+	}
+	dir := t.TempDir()
+	C, H, W := int64(d.Image.Channels), int64(d.Image.Height), int64(d.Image.Width)
+	g := onnxexport.NewGraph("test")
+	x := g.Input("x", onnxexport.Float32, onnxexport.Batch, C, H, W)
+	shape4 := g.ConstInt64("shape4", -1, 1, 1, 1)
+	var tt string
+	if intT {
+		tt = g.Node("Cast", []string{g.Input("t", onnxexport.Int64, onnxexport.Batch)}, onnxexport.Int("to", 1))
+	} else {
+		tt = g.Input("t", onnxexport.Float32, onnxexport.Batch, 1)
+	}
+	y := g.Node("Add", []string{g.Node("Mul", []string{x, g.Const("a", []int{1}, []float32{a})}), g.Node("Reshape", []string{tt, shape4})})
+	if d.Inputs.Condition != "" {
+		n := 1
+		dims := []int64{onnxexport.Batch}
+		if d.Condition.Kind == modelfile.ConditionEmbedding {
+			for _, k := range d.Condition.EmbeddingShape {
+				n *= k
+				dims = append(dims, int64(k))
+			}
+		} else {
+			n = d.Condition.Size
+			dims = append(dims, int64(n))
+		}
+		c := g.Input("c", onnxexport.Float32, dims...)
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(i + 1)
+		}
+		flat := g.Node("Reshape", []string{c, g.ConstInt64("shape2", 0, -1)})
+		dot := g.Node("MatMul", []string{flat, g.Const("v", []int{n, 1}, v)})
+		y = g.Node("Add", []string{y, g.Node("Reshape", []string{dot, shape4})})
+	}
+	outC := C
+	if variance {
+		y = g.Node("Concat", []string{y, g.Node("Neg", []string{x})}, onnxexport.Int("axis", 1))
+		outC *= 2
+	}
+	g.NodeTo("u", "Identity", []string{y})
+	g.Output("u", onnxexport.Float32, onnxexport.Batch, outC, H, W)
+	b, err := g.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "model.onnx"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := modelfile.Write(dir, d); err != nil {
+		t.Fatal(err)
+	}
+	m, err := modelfile.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func batch(n, c, h, w int) *artifact.Tensor {
+	x := artifact.NewTensor(n, c, h, w)
+	for i := range x.Data {
+		x.Data[i] = float32(i%17) / 4
+	}
+	return x
+}
+
+func TestPredictOnehot(t *testing.T) {
+	m := testModel(t, validDesc(), 2, false, false)
+	m.MaxBatch = 2 // split 5 images into calls of 2, 2 and 1
+	x := batch(5, 1, 4, 3)
+	ts := []float64{0, 0.25, 0.5, 0.75, 1}
+	prompts := []string{"zero", "two", "", "zero", "two"}
+	p, err := m.PredictPrompts(x, ts, prompts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cdot := []float32{1, 3, 0, 1, 3}
+	for i := range x.Data {
+		n := i / 12
+		want := 2*x.Data[i] + float32(ts[n]) + cdot[n]
+		if math.Abs(float64(p.Out.Data[i]-want)) > 1e-6 {
+			t.Fatalf("value %d: got %g, want %g", i, p.Out.Data[i], want)
+		}
+	}
+	if p.Variance != nil {
+		t.Error("a model without variance returned one")
+	}
+	if _, err := m.PredictPrompts(x, ts, []string{"zero", "one", "", "", ""}); err == nil || !strings.Contains(err.Error(), `unknown prompt "one"`) {
+		t.Errorf("unknown prompt: %v", err)
+	}
+	if _, err := m.Predict(batch(2, 1, 3, 4), ts[:2], nil); err == nil || !strings.Contains(err.Error(), "the model wants B x 1 x 4 x 3") {
+		t.Errorf("wrong size: %v", err)
+	}
+	if _, err := m.Predict(batch(2, 2, 4, 3), ts[:2], nil); err == nil || !strings.Contains(err.Error(), "[2 2 4 3]") {
+		t.Errorf("wrong channels: %v", err)
+	}
+	if _, err := m.Predict(x, ts[:2], nil); err == nil || !strings.Contains(err.Error(), "2 timesteps for a batch of 5") {
+		t.Errorf("wrong timesteps: %v", err)
+	}
+	if _, err := m.Predict(x, ts, [][]float32{{1}, {1}, {1}, {1}, {1}}); err == nil || !strings.Contains(err.Error(), "a class vector of 3") {
+		t.Errorf("wrong condition: %v", err)
+	}
+}
+
+func TestPredictEmbeddingsIntTimestepAndVariance(t *testing.T) {
+	d := validDesc()
+	d.Predicts = modelfile.PredictsEpsilon
+	d.Timestep = modelfile.Timestep{DType: "int64", Scale: 1, Shape: "b"}
+	d.Output.Variance = modelfile.VarianceLearnedRange
+	d.Image = modelfile.Image{Channels: 2, Height: 2, Width: 2, Range: [2]float64{-1, 1}}
+	d.Output.Channels = 2
+	d.Condition = modelfile.Condition{Kind: modelfile.ConditionEmbedding, Embeddings: "prompts.safetensors", EmbeddingShape: []int{2, 3}}
+	d.Prompts = nil
+	d.UNet = nil
+	m := testModel(t, d, 1, true, true)
+	emb := map[string]*artifact.Tensor{
+		modelfile.UnconditionalKey: {Shape: []int{1, 2, 3}, Data: make([]float32, 6)},
+		"a photo of a dog":         {Shape: []int{1, 2, 3}, Data: []float32{1, 0, 0, 0, 0, 1}}, // <e, v> = 1 + 6
+	}
+	if err := safetensors.WriteFile(filepath.Join(m.Dir, "prompts.safetensors"), emb, nil); err != nil {
+		t.Fatal(err)
+	}
+	x := batch(2, 2, 2, 2)
+	p, err := m.PredictPrompts(x, []float64{990, 3.4}, []string{"a photo of a dog", ""})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range x.Data {
+		n := i / 8
+		want := x.Data[i] + []float32{990 + 7, 3}[n]
+		if p.Out.Data[i] != want || p.Variance.Data[i] != -x.Data[i] {
+			t.Fatalf("value %d: got %g and variance %g, want %g and %g", i, p.Out.Data[i], p.Variance.Data[i], want, -x.Data[i])
+		}
+	}
+	if _, err := m.PredictPrompts(x, []float64{1, 1}, []string{"a cat", ""}); err == nil || !strings.Contains(err.Error(), "has no embedding") {
+		t.Errorf("unknown prompt: %v", err)
+	}
+}
+
+func TestSessionMismatchIsReported(t *testing.T) {
+	d := validDesc()
+	m := testModel(t, d, 1, false, false)
+	m.Desc.Inputs.Condition = "cond" // the graph calls it "c"
+	if _, err := m.Predict(batch(1, 1, 4, 3), []float64{0}, [][]float32{{0, 0, 0}}); err == nil || !strings.Contains(err.Error(), `input "c"`) {
+		t.Errorf("got %v", err)
+	}
+}

@@ -1,0 +1,378 @@
+package modelfile
+
+import (
+	"fmt"
+	"math"
+	"path/filepath"
+	"sort"
+	"sync"
+
+	"difflab/models/ort"
+	"difflab/models/safetensors"
+	"difflab/stages/artifact"
+)
+
+// Model is an opened model directory: its description and a lazily created
+// ONNX Runtime session. A Model is safe for concurrent use.
+type Model struct {
+	// Dir is the model directory.
+	Dir string
+	// Desc is its validated description.
+	Desc *Description
+	// MaxBatch caps the batch of one ONNX Runtime call; Predict splits larger
+	// batches. 0 means DefaultMaxBatch for the model's image size.
+	MaxBatch int
+	// Options tunes the ONNX Runtime session; nil means the defaults. Set it
+	// before the first Predict.
+	Options *ort.Options
+
+	sessOnce sync.Once
+	sess     *ort.Session
+	sessErr  error
+
+	embOnce sync.Once
+	emb     map[string][]float32
+	embErr  error
+}
+
+// Open reads the model directory dir (see Read). The ONNX Runtime session is
+// created on the first Predict.
+func Open(dir string) (*Model, error) {
+	d, err := Read(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &Model{Dir: dir, Desc: d}, nil
+}
+
+// DefaultMaxBatch returns the default cap on one call's batch for images of
+// c x h x w: about half a million input values, at least 1.
+func DefaultMaxBatch(c, h, w int) int {
+	return max(1, (1<<19)/(c*h*w))
+}
+
+// Session returns the model's ONNX Runtime session, creating it (or taking
+// it from the process-wide cache) on first use, and checks that the graph has
+// the inputs and output model.json names.
+func (m *Model) Session() (*ort.Session, error) {
+	m.sessOnce.Do(func() {
+		path := filepath.Join(m.Dir, m.Desc.ONNX)
+		s, err := ort.Load(path, m.Options)
+		if err != nil {
+			m.sessErr = err
+			return
+		}
+		if err := m.checkGraph(s); err != nil {
+			m.sessErr = fmt.Errorf("modelfile: %s does not match %s: %w", path, filepath.Join(m.Dir, FileName), err)
+			return
+		}
+		m.sess = s
+	})
+	return m.sess, m.sessErr
+}
+
+func (m *Model) checkGraph(s *ort.Session) error {
+	d := m.Desc
+	want := map[string]string{d.Inputs.Sample: "inputs.sample"}
+	if d.Inputs.Timestep != "" {
+		want[d.Inputs.Timestep] = "inputs.timestep"
+	}
+	if d.Inputs.Condition != "" {
+		want[d.Inputs.Condition] = "inputs.condition"
+	}
+	var names []string
+	for _, in := range s.Inputs() {
+		names = append(names, in.Name)
+		field, ok := want[in.Name]
+		if !ok {
+			return fmt.Errorf("the graph has input %q that model.json does not name", in.Name)
+		}
+		delete(want, in.Name)
+		if field == "inputs.timestep" && string(in.DType) != d.Timestep.DType {
+			return fmt.Errorf("graph input %q is %s but field \"timestep.dtype\" is %q", in.Name, in.DType, d.Timestep.DType)
+		}
+	}
+	for name, field := range want {
+		return fmt.Errorf("field %q names input %q, but the graph's inputs are %v", field, name, names)
+	}
+	if outs := s.Outputs(); len(outs) == 0 || outs[0].Name != d.Output.Name {
+		return fmt.Errorf("field \"output.name\" is %q, but the graph's first output is %v", d.Output.Name, s.Outputs())
+	}
+	return nil
+}
+
+// Prediction is a model's output for a batch.
+type Prediction struct {
+	// Out is the prediction, B x Output.Channels x H x W.
+	Out *artifact.Tensor
+	// Variance holds the learned variance channels v in [-1, 1] of a
+	// learned_range model (same shape as Out); nil otherwise.
+	Variance *artifact.Tensor
+}
+
+// Predict runs the model on the batch x (B x C x H x W as model.json's
+// image says) at timesteps t (B values, fed as t*scale; ignored by models
+// without a timestep input) with conditions cond (B vectors of the
+// condition's size, or of the embedding shape's size; ignored by models
+// without a condition). Batches larger than MaxBatch are split.
+func (m *Model) Predict(x *artifact.Tensor, t []float64, cond [][]float32) (*Prediction, error) {
+	d := m.Desc
+	img := d.Image
+	if len(x.Shape) != 4 || x.Shape[1] != img.Channels || x.Shape[2] != img.Height || x.Shape[3] != img.Width {
+		return nil, fmt.Errorf("modelfile: %s: the batch has shape %v, the model wants B x %d x %d x %d", m.Dir, x.Shape, img.Channels, img.Height, img.Width)
+	}
+	B := x.Shape[0]
+	if B < 1 {
+		return nil, fmt.Errorf("modelfile: %s: empty batch", m.Dir)
+	}
+	if len(x.Data) != B*img.Channels*img.Height*img.Width {
+		return nil, fmt.Errorf("modelfile: %s: the batch of shape %v holds %d values", m.Dir, x.Shape, len(x.Data))
+	}
+	if d.Inputs.Timestep != "" && len(t) != B {
+		return nil, fmt.Errorf("modelfile: %s: %d timesteps for a batch of %d", m.Dir, len(t), B)
+	}
+	csize := m.conditionSize()
+	if d.Inputs.Condition != "" {
+		if len(cond) != B {
+			return nil, fmt.Errorf("modelfile: %s: %d conditions for a batch of %d", m.Dir, len(cond), B)
+		}
+		for i, c := range cond {
+			if len(c) != csize {
+				return nil, fmt.Errorf("modelfile: %s: condition %d has %d values, the model wants %d (%s)", m.Dir, i, len(c), csize, m.conditionShape())
+			}
+		}
+	}
+	s, err := m.Session()
+	if err != nil {
+		return nil, err
+	}
+	per := img.Channels * img.Height * img.Width
+	outC := d.Output.Channels
+	plane := img.Height * img.Width
+	pred := &Prediction{Out: artifact.NewTensor(B, outC, img.Height, img.Width)}
+	if d.Output.Variance == VarianceLearnedRange {
+		pred.Variance = artifact.NewTensor(B, outC, img.Height, img.Width)
+	}
+	step := m.MaxBatch
+	if step <= 0 {
+		step = DefaultMaxBatch(img.Channels, img.Height, img.Width)
+	}
+	for lo := 0; lo < B; lo += step {
+		hi := min(B, lo+step)
+		n := hi - lo
+		in := []ort.Value{{Name: d.Inputs.Sample, Shape: []int64{int64(n), int64(img.Channels), int64(img.Height), int64(img.Width)}, Float32: x.Data[lo*per : hi*per]}}
+		if d.Inputs.Timestep != "" {
+			in = append(in, m.timestepValue(t[lo:hi]))
+		}
+		if d.Inputs.Condition != "" {
+			flat := make([]float32, 0, n*csize)
+			for _, c := range cond[lo:hi] {
+				flat = append(flat, c...)
+			}
+			shape := []int64{int64(n)}
+			if d.Condition.Kind == ConditionEmbedding {
+				for _, k := range d.Condition.EmbeddingShape {
+					shape = append(shape, int64(k))
+				}
+			} else {
+				shape = append(shape, int64(csize))
+			}
+			in = append(in, ort.Value{Name: d.Inputs.Condition, Shape: shape, Float32: flat})
+		}
+		outs, err := s.Run(in)
+		if err != nil {
+			return nil, err
+		}
+		o := outs[0]
+		wantC := outC
+		if pred.Variance != nil {
+			wantC = 2 * outC
+		}
+		if len(o.Shape) != 4 || o.Shape[0] != int64(n) || o.Shape[1] != int64(wantC) || o.Shape[2] != int64(img.Height) || o.Shape[3] != int64(img.Width) {
+			return nil, fmt.Errorf("modelfile: %s: output %q has shape %v, model.json promises %d x %d x %d x %d", m.Dir, o.Name, o.Shape, n, wantC, img.Height, img.Width)
+		}
+		if o.Float32 == nil {
+			return nil, fmt.Errorf("modelfile: %s: output %q is not float32", m.Dir, o.Name)
+		}
+		for i := 0; i < n; i++ {
+			src := o.Float32[i*wantC*plane:]
+			copy(pred.Out.Data[(lo+i)*outC*plane:(lo+i+1)*outC*plane], src[:outC*plane])
+			if pred.Variance != nil {
+				copy(pred.Variance.Data[(lo+i)*outC*plane:(lo+i+1)*outC*plane], src[outC*plane:2*outC*plane])
+			}
+		}
+	}
+	return pred, nil
+}
+
+// PredictPrompts is Predict with one prompt per image, mapped to conditions
+// by Conditions.
+func (m *Model) PredictPrompts(x *artifact.Tensor, t []float64, prompts []string) (*Prediction, error) {
+	cond, err := m.Conditions(prompts)
+	if err != nil {
+		return nil, err
+	}
+	return m.Predict(x, t, cond)
+}
+
+func (m *Model) timestepValue(t []float64) ort.Value {
+	d := m.Desc
+	v := ort.Value{Name: d.Inputs.Timestep, Shape: []int64{int64(len(t))}}
+	if d.Timestep.Shape == "b1" {
+		v.Shape = append(v.Shape, 1)
+	}
+	if d.Timestep.DType == "int64" {
+		v.Int64 = make([]int64, len(t))
+		for i, x := range t {
+			v.Int64[i] = int64(math.Round(x * d.Timestep.Scale))
+		}
+	} else {
+		v.Float32 = make([]float32, len(t))
+		for i, x := range t {
+			v.Float32[i] = float32(x * d.Timestep.Scale)
+		}
+	}
+	return v
+}
+
+func (m *Model) conditionSize() int {
+	switch m.Desc.Condition.Kind {
+	case ConditionOnehot:
+		return m.Desc.Condition.Size
+	case ConditionEmbedding:
+		n := 1
+		for _, k := range m.Desc.Condition.EmbeddingShape {
+			n *= k
+		}
+		return n
+	}
+	return 0
+}
+
+func (m *Model) conditionShape() string {
+	if m.Desc.Condition.Kind == ConditionEmbedding {
+		return fmt.Sprintf("an embedding of shape %v", m.Desc.Condition.EmbeddingShape)
+	}
+	return fmt.Sprintf("a class vector of %d", m.Desc.Condition.Size)
+}
+
+// ClassCondition returns the one-hot vector of class (zeros for class -1,
+// the unconditional condition) of a onehot model.
+func (m *Model) ClassCondition(class int) ([]float32, error) {
+	if m.Desc.Condition.Kind != ConditionOnehot {
+		return nil, fmt.Errorf("modelfile: %s: condition kind is %q; classes need a onehot model", m.Dir, m.Desc.Condition.Kind)
+	}
+	n := m.Desc.Condition.Size
+	if class < -1 || class >= n {
+		return nil, fmt.Errorf("modelfile: %s: class %d out of range 0..%d (-1 = unconditional)", m.Dir, class, n-1)
+	}
+	v := make([]float32, n)
+	if class >= 0 {
+		v[class] = 1
+	}
+	return v, nil
+}
+
+// Conditions maps prompts to condition vectors: through the prompt table for
+// onehot models, through the embeddings file for embedding models. The empty
+// prompt "" is the unconditional one. Unknown prompts are an error listing
+// the known ones.
+func (m *Model) Conditions(prompts []string) ([][]float32, error) {
+	d := m.Desc
+	out := make([][]float32, len(prompts))
+	switch d.Condition.Kind {
+	case ConditionOnehot:
+		table := map[string]int{"": -1}
+		for _, p := range d.Prompts {
+			table[p.Prompt] = p.Class
+		}
+		for i, p := range prompts {
+			c, ok := table[p]
+			if !ok {
+				return nil, fmt.Errorf("modelfile: %s: unknown prompt %q (known: %q)", m.Dir, p, m.knownPrompts())
+			}
+			out[i], _ = m.ClassCondition(c)
+		}
+	case ConditionEmbedding:
+		emb, err := m.embeddings()
+		if err != nil {
+			return nil, err
+		}
+		for i, p := range prompts {
+			e, ok := emb[p]
+			if !ok {
+				return nil, fmt.Errorf("modelfile: %s: prompt %q has no embedding in %s (known: %q); compute it with the export script", m.Dir, p, d.Condition.Embeddings, m.knownPrompts())
+			}
+			out[i] = e
+		}
+	default:
+		return nil, fmt.Errorf("modelfile: %s: the model takes no condition, so it takes no prompts", m.Dir)
+	}
+	return out, nil
+}
+
+// Prompts lists the prompts the model knows, "" (unconditional) included.
+func (m *Model) Prompts() ([]string, error) {
+	switch m.Desc.Condition.Kind {
+	case ConditionOnehot:
+		ps := []string{""}
+		for _, p := range m.Desc.Prompts {
+			ps = append(ps, p.Prompt)
+		}
+		return ps, nil
+	case ConditionEmbedding:
+		emb, err := m.embeddings()
+		if err != nil {
+			return nil, err
+		}
+		var ps []string
+		for p := range emb {
+			ps = append(ps, p)
+		}
+		sort.Strings(ps)
+		return ps, nil
+	}
+	return nil, nil
+}
+
+func (m *Model) knownPrompts() []string {
+	ps, err := m.Prompts()
+	if err != nil {
+		return nil
+	}
+	return ps
+}
+
+// UnconditionalKey is the tensor name under which a prompt embeddings file
+// stores the embedding of the empty prompt "" (safetensors names cannot be
+// empty). Every other tensor is named by its prompt's text.
+const UnconditionalKey = "<unconditional>"
+
+// embeddings loads the prompt embeddings file once.
+func (m *Model) embeddings() (map[string][]float32, error) {
+	m.embOnce.Do(func() {
+		path := filepath.Join(m.Dir, m.Desc.Condition.Embeddings)
+		ts, _, err := safetensors.ReadFile(path)
+		if err != nil {
+			m.embErr = fmt.Errorf("modelfile: prompt embeddings: %w", err)
+			return
+		}
+		if _, ok := ts[UnconditionalKey]; !ok {
+			m.embErr = fmt.Errorf("modelfile: %s has no tensor %q (the embedding of the empty, unconditional prompt)", path, UnconditionalKey)
+			return
+		}
+		want := m.conditionSize()
+		m.emb = map[string][]float32{}
+		for name, t := range ts {
+			if len(t.Data) != want {
+				m.embErr = fmt.Errorf("modelfile: %s: embedding of %q has shape %v, field \"condition.embedding_shape\" says %v", path, name, t.Shape, m.Desc.Condition.EmbeddingShape)
+				return
+			}
+			if name == UnconditionalKey {
+				name = ""
+			}
+			m.emb[name] = t.Data
+		}
+	})
+	return m.emb, m.embErr
+}

@@ -1,0 +1,133 @@
+// Package ort runs ONNX models through ONNX Runtime (github.com/yalue/onnxruntime_go).
+//
+// # Overview
+//
+// Init locates the ONNX Runtime shared library and initialises the runtime
+// once per process. Load returns a Session for an ONNX file; sessions are
+// cached process-wide by the SHA-256 of the file's bytes, so every stage that
+// uses the same model shares one session. Session.Run takes and returns plain
+// Go slices and is safe for concurrent use.
+//
+// # Where the library comes from
+//
+// In order: the environment variable DIFFLAB_ORT_LIB; .difflab/lib/libonnxruntime.so.1
+// in the working directory or any of its parents; lib/libonnxruntime.so.1 next to
+// the directory holding the running binary (.difflab/bin/difflab finds
+// .difflab/lib). `just setup` puts the library there.
+//
+// # Threads
+//
+// Each session uses IntraOpThreads threads (default 2, or the environment
+// variable DIFFLAB_ORT_THREADS) and graph optimisation level "all".
+package ort
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+
+	onnx "github.com/yalue/onnxruntime_go"
+)
+
+// LibEnv is the environment variable that names the ONNX Runtime shared
+// library explicitly.
+const LibEnv = "DIFFLAB_ORT_LIB"
+
+// ThreadsEnv is the environment variable that sets the default number of
+// intra-op threads per session.
+const ThreadsEnv = "DIFFLAB_ORT_THREADS"
+
+// LibName is the file name of the ONNX Runtime shared library.
+const LibName = "libonnxruntime.so.1"
+
+// ErrNoLibrary is wrapped by the error Init returns when the shared library
+// cannot be found.
+var ErrNoLibrary = errors.New("ort: ONNX Runtime library not found")
+
+const howToGet = "run `just setup` (or scripts/setup.sh), or fetch it by hand: " +
+	"`cd /tmp && npm pack onnxruntime-node@1.30.0 && tar xzf onnxruntime-node-1.30.0.tgz` and copy " +
+	"package/bin/napi-v6/linux/x64/" + LibName + " to .difflab/lib/ (or point " + LibEnv + " at it)"
+
+// LibraryPath returns the path of the ONNX Runtime shared library, searching
+// the places listed in the package documentation. The error says how to get
+// the library.
+func LibraryPath() (string, error) {
+	if p := os.Getenv(LibEnv); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("%w: %s=%s: %v; %s", ErrNoLibrary, LibEnv, p, err, howToGet)
+		}
+		return filepath.Abs(p) // dlopen searches system paths for names without a slash
+	}
+	var tried []string
+	if wd, err := os.Getwd(); err == nil {
+		for dir := wd; ; dir = filepath.Dir(dir) {
+			p := filepath.Join(dir, ".difflab", "lib", LibName)
+			if fileExists(p) {
+				return p, nil
+			}
+			tried = append(tried, p)
+			if filepath.Dir(dir) == dir {
+				break
+			}
+		}
+	}
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(filepath.Dir(exe)), "lib", LibName)
+		if fileExists(p) {
+			return p, nil
+		}
+		tried = append(tried, p)
+	}
+	if len(tried) > 3 {
+		tried = append(tried[:2], "...", tried[len(tried)-1])
+	}
+	return "", fmt.Errorf("%w (%s unset; looked at %v); %s", ErrNoLibrary, LibEnv, tried, howToGet)
+}
+
+func fileExists(p string) bool {
+	info, err := os.Stat(p)
+	return err == nil && !info.IsDir()
+}
+
+var (
+	initOnce sync.Once
+	initErr  error
+	libPath  string
+)
+
+// Init locates the shared library and initialises ONNX Runtime. Only the
+// first call does the work; later calls return its result.
+func Init() error {
+	initOnce.Do(func() {
+		libPath, initErr = LibraryPath()
+		if initErr != nil {
+			return
+		}
+		onnx.SetSharedLibraryPath(libPath)
+		if err := onnx.InitializeEnvironment(onnx.WithLogLevelError()); err != nil {
+			initErr = fmt.Errorf("ort: initialising ONNX Runtime from %s: %w", libPath, err)
+		}
+	})
+	return initErr
+}
+
+// Version returns the version of the loaded ONNX Runtime library, such as
+// "1.30.0", initialising it if needed.
+func Version() (string, error) {
+	if err := Init(); err != nil {
+		return "", err
+	}
+	return onnx.GetVersion(), nil
+}
+
+// DefaultThreads returns the default number of intra-op threads: the value of
+// DIFFLAB_ORT_THREADS when it is a positive integer, else 2.
+func DefaultThreads() int {
+	if v, err := strconv.Atoi(os.Getenv(ThreadsEnv)); err == nil && v > 0 {
+		return v
+	}
+	return 2
+}

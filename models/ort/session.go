@@ -1,0 +1,331 @@
+package ort
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	onnx "github.com/yalue/onnxruntime_go"
+)
+
+// Options tunes a session. A nil *Options means the defaults.
+type Options struct {
+	// IntraOpThreads is the number of threads one model evaluation uses;
+	// 0 means DefaultThreads().
+	IntraOpThreads int
+}
+
+func (o *Options) threads() int {
+	if o == nil || o.IntraOpThreads <= 0 {
+		return DefaultThreads()
+	}
+	return o.IntraOpThreads
+}
+
+// DType names the element type of a model input or output.
+type DType string
+
+// The element types difflab feeds and reads.
+const (
+	Float32 DType = "float32"
+	Int64   DType = "int64"
+)
+
+// Info describes one input or output of a model. Dimensions of -1 are
+// dynamic (such as the batch size).
+type Info struct {
+	Name  string
+	DType DType
+	Shape []int64
+}
+
+// Value is one named tensor passed to or returned by Run. Exactly one of
+// Float32 and Int64 holds the data, in row-major order.
+type Value struct {
+	Name    string
+	Shape   []int64
+	Float32 []float32
+	Int64   []int64
+}
+
+// Session is a loaded ONNX model, safe for concurrent use.
+type Session struct {
+	path    string
+	digest  string
+	inputs  []Info
+	outputs []Info
+	s       *onnx.DynamicAdvancedSession
+
+	runNanos atomic.Int64
+	runs     atomic.Int64
+}
+
+var (
+	cacheMu  sync.Mutex
+	sessions = map[string]*Session{} // by digest and thread count
+	digests  = map[string]string{}   // by path, size and modification time
+)
+
+// Load returns the session for the ONNX file at path, creating it on first
+// use. Sessions are cached for the life of the process by the SHA-256 of the
+// file (and the thread count), so two paths holding the same model share one
+// session, and a file rewritten in place gets a new one.
+func Load(path string, opts *Options) (*Session, error) {
+	if err := Init(); err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("ort: %s: %w", path, err)
+	}
+	cacheMu.Lock()
+	defer cacheMu.Unlock()
+	digest, err := fileDigest(abs)
+	if err != nil {
+		return nil, err
+	}
+	key := fmt.Sprintf("%s/%d", digest, opts.threads())
+	if s, ok := sessions[key]; ok {
+		return s, nil
+	}
+	s, err := newSession(abs, digest, opts.threads())
+	if err != nil {
+		return nil, err
+	}
+	sessions[key] = s
+	return s, nil
+}
+
+// fileDigest returns the hex SHA-256 of the file at path, remembering it per
+// path, size and modification time. The caller holds cacheMu.
+func fileDigest(path string) (string, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("ort: %w", err)
+	}
+	stamp := fmt.Sprintf("%s\x00%d\x00%d", path, info.Size(), info.ModTime().UnixNano())
+	if d, ok := digests[stamp]; ok {
+		return d, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("ort: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("ort: reading %s: %w", path, err)
+	}
+	d := hex.EncodeToString(h.Sum(nil))
+	digests[stamp] = d
+	return d, nil
+}
+
+func newSession(path, digest string, threads int) (*Session, error) {
+	ins, outs, err := onnx.GetInputOutputInfo(path)
+	if err != nil {
+		return nil, fmt.Errorf("ort: %s is not a loadable ONNX model: %w", path, err)
+	}
+	s := &Session{path: path, digest: digest}
+	var inNames, outNames []string
+	for _, io := range ins {
+		info, err := convertInfo(path, io)
+		if err != nil {
+			return nil, err
+		}
+		s.inputs = append(s.inputs, info)
+		inNames = append(inNames, io.Name)
+	}
+	for _, io := range outs {
+		info, err := convertInfo(path, io)
+		if err != nil {
+			return nil, err
+		}
+		s.outputs = append(s.outputs, info)
+		outNames = append(outNames, io.Name)
+	}
+	opts, err := onnx.NewSessionOptions()
+	if err != nil {
+		return nil, fmt.Errorf("ort: session options: %w", err)
+	}
+	defer opts.Destroy()
+	if err := opts.SetIntraOpNumThreads(threads); err != nil {
+		return nil, fmt.Errorf("ort: setting %d threads: %w", threads, err)
+	}
+	if err := opts.SetInterOpNumThreads(1); err != nil {
+		return nil, fmt.Errorf("ort: setting inter-op threads: %w", err)
+	}
+	if err := opts.SetGraphOptimizationLevel(onnx.GraphOptimizationLevelEnableAll); err != nil {
+		return nil, fmt.Errorf("ort: setting the optimisation level: %w", err)
+	}
+	s.s, err = onnx.NewDynamicAdvancedSession(path, inNames, outNames, opts)
+	if err != nil {
+		return nil, fmt.Errorf("ort: loading %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func convertInfo(path string, io onnx.InputOutputInfo) (Info, error) {
+	if io.OrtValueType != onnx.ONNXTypeTensor {
+		return Info{}, fmt.Errorf("ort: %s: %q is a %s; only tensors are supported", path, io.Name, io.OrtValueType)
+	}
+	var dt DType
+	switch io.DataType {
+	case onnx.TensorElementDataTypeFloat:
+		dt = Float32
+	case onnx.TensorElementDataTypeInt64:
+		dt = Int64
+	default:
+		return Info{}, fmt.Errorf("ort: %s: %q has element type %s; only float32 and int64 are supported", path, io.Name, io.DataType)
+	}
+	return Info{Name: io.Name, DType: dt, Shape: append([]int64(nil), io.Dimensions...)}, nil
+}
+
+// Path returns the absolute path of the model file.
+func (s *Session) Path() string { return s.path }
+
+// Digest returns the hex SHA-256 of the model file.
+func (s *Session) Digest() string { return s.digest }
+
+// Inputs describes the model's inputs, in the model's order.
+func (s *Session) Inputs() []Info { return s.inputs }
+
+// Outputs describes the model's outputs, in the model's order.
+func (s *Session) Outputs() []Info { return s.outputs }
+
+// RunTime returns the total wall time spent inside ONNX Runtime by Run, and
+// the number of runs, since the session was created.
+func (s *Session) RunTime() (time.Duration, int64) {
+	return time.Duration(s.runNanos.Load()), s.runs.Load()
+}
+
+// Run evaluates the model. inputs must hold every model input, by name, with
+// the declared element type and rank; fixed dimensions must match. It returns
+// every output, in the order of Outputs, as newly allocated slices.
+func (s *Session) Run(inputs []Value) ([]Value, error) {
+	byName := map[string]Value{}
+	for _, v := range inputs {
+		byName[v.Name] = v
+	}
+	values := make([]onnx.Value, len(s.inputs))
+	defer func() {
+		for _, v := range values {
+			if v != nil {
+				v.Destroy()
+			}
+		}
+	}()
+	for i, info := range s.inputs {
+		v, ok := byName[info.Name]
+		if !ok {
+			return nil, fmt.Errorf("ort: %s: input %q not given (the model needs %s)", s.path, info.Name, s.describeInputs())
+		}
+		if err := info.check(v); err != nil {
+			return nil, fmt.Errorf("ort: %s: %w", s.path, err)
+		}
+		var err error
+		if info.DType == Float32 {
+			values[i], err = onnx.NewTensor(onnx.NewShape(v.Shape...), v.Float32)
+		} else {
+			values[i], err = onnx.NewTensor(onnx.NewShape(v.Shape...), v.Int64)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("ort: %s: input %q: %w", s.path, info.Name, err)
+		}
+	}
+	for _, v := range inputs {
+		if !s.hasInput(v.Name) {
+			return nil, fmt.Errorf("ort: %s: the model has no input %q (it has %s)", s.path, v.Name, s.describeInputs())
+		}
+	}
+	outs := make([]onnx.Value, len(s.outputs))
+	start := time.Now()
+	err := s.s.Run(values, outs)
+	s.runNanos.Add(int64(time.Since(start)))
+	s.runs.Add(1)
+	defer func() {
+		for _, v := range outs {
+			if v != nil {
+				v.Destroy()
+			}
+		}
+	}()
+	if err != nil {
+		return nil, fmt.Errorf("ort: %s: %w", s.path, err)
+	}
+	res := make([]Value, len(outs))
+	for i, o := range outs {
+		res[i] = Value{Name: s.outputs[i].Name, Shape: append([]int64(nil), o.GetShape()...)}
+		switch t := o.(type) {
+		case *onnx.Tensor[float32]:
+			res[i].Float32 = append([]float32(nil), t.GetData()...)
+		case *onnx.Tensor[int64]:
+			res[i].Int64 = append([]int64(nil), t.GetData()...)
+		default:
+			return nil, fmt.Errorf("ort: %s: output %q has unsupported type %T", s.path, s.outputs[i].Name, o)
+		}
+	}
+	return res, nil
+}
+
+func (s *Session) hasInput(name string) bool {
+	for _, in := range s.inputs {
+		if in.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Session) describeInputs() string {
+	d := ""
+	for i, in := range s.inputs {
+		if i > 0 {
+			d += ", "
+		}
+		d += fmt.Sprintf("%s %s %v", in.Name, in.DType, in.Shape)
+	}
+	return d
+}
+
+// check reports a value that does not fit the declared input.
+func (info Info) check(v Value) error {
+	n := int64(1)
+	for _, d := range v.Shape {
+		if d < 0 {
+			return fmt.Errorf("input %q: negative dimension in shape %v", info.Name, v.Shape)
+		}
+		n *= d
+	}
+	var got int64
+	switch info.DType {
+	case Float32:
+		if v.Int64 != nil {
+			return fmt.Errorf("input %q must be float32, got int64", info.Name)
+		}
+		got = int64(len(v.Float32))
+	case Int64:
+		if v.Float32 != nil {
+			return fmt.Errorf("input %q must be int64, got float32", info.Name)
+		}
+		got = int64(len(v.Int64))
+	}
+	if got != n {
+		return fmt.Errorf("input %q: shape %v needs %d values, got %d", info.Name, v.Shape, n, got)
+	}
+	if len(info.Shape) > 0 && len(v.Shape) != len(info.Shape) {
+		return fmt.Errorf("input %q: shape %v has rank %d, the model wants %v", info.Name, v.Shape, len(v.Shape), info.Shape)
+	}
+	for i, d := range info.Shape {
+		if d >= 0 && v.Shape[i] != d {
+			return fmt.Errorf("input %q: shape %v, the model wants %v (dimension %d must be %d)", info.Name, v.Shape, info.Shape, i, d)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,114 @@
+package train
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"difflab/models/safetensors"
+	"difflab/models/unet"
+	"difflab/stages/artifact"
+)
+
+// Checkpoint is the state of a training run after a whole number of
+// epochs: enough to resume it exactly.
+type Checkpoint struct {
+	// Epoch is the number of epochs done.
+	Epoch int
+	// Weights are the UNet's parameters and BatchNorm running statistics.
+	Weights unet.Weights
+	// Adam is the optimiser state (nil before the first step).
+	Adam *Adam
+	// LossIter holds the loss of every step so far, LossEpoch the mean loss
+	// of every epoch so far.
+	LossIter, LossEpoch []float64
+}
+
+// The files of a saved checkpoint.
+const (
+	weightsFile = unet.FileName
+	adamFile    = "adam.safetensors"
+	stateFile   = "state.json"
+)
+
+type state struct {
+	Epoch     int       `json:"epoch"`
+	AdamSteps int       `json:"adam_steps"`
+	LossIter  []float64 `json:"loss_iter"`
+	LossEpoch []float64 `json:"loss_epoch"`
+}
+
+// Save writes the checkpoint into dir (weights.safetensors,
+// adam.safetensors with tensors "m/<name>" and "v/<name>", state.json).
+func (c *Checkpoint) Save(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := c.Weights.Save(filepath.Join(dir, weightsFile)); err != nil {
+		return err
+	}
+	st := state{Epoch: c.Epoch, LossIter: c.LossIter, LossEpoch: c.LossEpoch}
+	if c.Adam != nil {
+		st.AdamSteps = c.Adam.Steps
+		moments := map[string]*artifact.Tensor{}
+		for n, m := range c.Adam.M {
+			moments["m/"+n] = &artifact.Tensor{Shape: []int{len(m)}, Data: m}
+			moments["v/"+n] = &artifact.Tensor{Shape: []int{len(m)}, Data: c.Adam.V[n]}
+		}
+		if err := safetensors.WriteFile(filepath.Join(dir, adamFile), moments, nil); err != nil {
+			return err
+		}
+	}
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, stateFile), b, 0o644)
+}
+
+// LoadCheckpoint reads a checkpoint that Save wrote into dir, checking the
+// weights against cfg.
+func LoadCheckpoint(dir string, cfg unet.Config) (*Checkpoint, error) {
+	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if err != nil {
+		return nil, err
+	}
+	var st state
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, stateFile), err)
+	}
+	w, err := unet.Load(filepath.Join(dir, weightsFile), cfg)
+	if err != nil {
+		return nil, err
+	}
+	c := &Checkpoint{Epoch: st.Epoch, Weights: w, LossIter: st.LossIter, LossEpoch: st.LossEpoch}
+	if st.AdamSteps > 0 {
+		t, _, err := safetensors.ReadFile(filepath.Join(dir, adamFile))
+		if err != nil {
+			return nil, err
+		}
+		c.Adam = &Adam{Steps: st.AdamSteps, M: map[string][]float32{}, V: map[string][]float32{}}
+		for n, v := range t {
+			switch {
+			case strings.HasPrefix(n, "m/"):
+				c.Adam.M[n[2:]] = v.Data
+			case strings.HasPrefix(n, "v/"):
+				c.Adam.V[n[2:]] = v.Data
+			default:
+				return nil, fmt.Errorf("%s: unexpected tensor %q", filepath.Join(dir, adamFile), n)
+			}
+		}
+	}
+	return c, nil
+}
+
+func (c *Checkpoint) clone() *Checkpoint {
+	d := &Checkpoint{Epoch: c.Epoch, Weights: c.Weights.Clone(),
+		LossIter: append([]float64(nil), c.LossIter...), LossEpoch: append([]float64(nil), c.LossEpoch...)}
+	if c.Adam != nil {
+		d.Adam = c.Adam.clone()
+	}
+	return d
+}

@@ -1,0 +1,304 @@
+package train
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"difflab/models/ops"
+	"difflab/models/unet"
+)
+
+// Scheduler names a learning-rate schedule.
+type Scheduler string
+
+// The learning-rate schedules.
+const (
+	// Constant keeps the learning rate fixed.
+	Constant Scheduler = "none"
+	// Exponential multiplies the rate by 0.1^(1/epochs) after each epoch, so
+	// that it falls tenfold over the run.
+	Exponential Scheduler = "exponential"
+)
+
+// Options configures a training run.
+type Options struct {
+	// Net is the UNet to train.
+	Net unet.Config
+	// Epochs and Batch are the number of passes over the data and the
+	// number of images per step.
+	Epochs, Batch int
+	// LR is the initial learning rate of Adam.
+	LR float64
+	// Scheduler is the learning-rate schedule ("" means Constant).
+	Scheduler Scheduler
+	// Clip, when positive, scales the gradients down to this global L2 norm
+	// whenever their norm exceeds it.
+	Clip float64
+	// Seed seeds the initial weights and every random draw.
+	Seed uint64
+}
+
+// Check reports options that cannot train.
+func (o *Options) Check(data *Dataset) error {
+	if err := o.Net.Validate(); err != nil {
+		return err
+	}
+	if o.Epochs < 1 {
+		return fmt.Errorf("train: epochs %d must be at least 1", o.Epochs)
+	}
+	if o.Batch < 1 {
+		return fmt.Errorf("train: batch %d must be at least 1", o.Batch)
+	}
+	if !(o.LR > 0) {
+		return fmt.Errorf("train: learning rate %v must be positive", o.LR)
+	}
+	if o.Scheduler != "" && o.Scheduler != Constant && o.Scheduler != Exponential {
+		return fmt.Errorf("train: unknown scheduler %q (want exponential or none)", o.Scheduler)
+	}
+	if o.Clip < 0 {
+		return fmt.Errorf("train: clip %v must be 0 (off) or positive", o.Clip)
+	}
+	if err := data.Check(); err != nil {
+		return err
+	}
+	if per := o.Net.Channels * o.Net.Size * o.Net.Size; data.Per != per {
+		return fmt.Errorf("train: images of %d values do not fit a %dx%dx%d UNet", data.Per, o.Net.Channels, o.Net.Size, o.Net.Size)
+	}
+	if data.N < o.Batch {
+		return fmt.Errorf("train: %d images are fewer than one batch of %d; lower the batch size", data.N, o.Batch)
+	}
+	if o.Net.Cond == unet.TimeClass {
+		if data.Labels == nil {
+			return fmt.Errorf("train: a class-conditioned UNet needs labels")
+		}
+		for i, l := range data.Labels {
+			if l < 0 || int(l) >= o.Net.Classes {
+				return fmt.Errorf("train: label %d of image %d is outside 0..%d", l, i, o.Net.Classes-1)
+			}
+		}
+	}
+	return nil
+}
+
+// LRAt returns the learning rate used during epoch e (1-based).
+func (o *Options) LRAt(e int) float64 {
+	if o.Scheduler == Exponential {
+		return o.LR * math.Pow(math.Pow(0.1, 1/float64(o.Epochs)), float64(e-1))
+	}
+	return o.LR
+}
+
+// StepsPerEpoch is the number of optimiser steps of one epoch over n images.
+func (o *Options) StepsPerEpoch(n int) int { return n / o.Batch }
+
+// Progress is a progress report, sent after every step.
+type Progress struct {
+	Epoch, Epochs int
+	// Step counts the steps of this epoch done so far, of Steps.
+	Step, Steps int
+	// Loss is the loss of the last step.
+	Loss float64
+	// ImagesPerSec is the throughput of this run so far.
+	ImagesPerSec float64
+	// ETA estimates the time until the last epoch ends.
+	ETA time.Duration
+}
+
+// Hooks receive what a training run produces while it runs. Either may be
+// nil.
+type Hooks struct {
+	Progress func(Progress)
+	// Epoch receives the checkpoint after each epoch; an error stops
+	// training.
+	Epoch func(*Checkpoint) error
+}
+
+// Train trains a UNet on data with task and returns the checkpoint of the
+// last epoch. It starts from the checkpoint from (its epoch done) or, when
+// from is nil, from unet.Init(opt.Net, opt.Seed).
+func Train(ctx context.Context, opt Options, data *Dataset, task Task, from *Checkpoint, hooks Hooks) (*Checkpoint, error) {
+	if err := opt.Check(data); err != nil {
+		return nil, err
+	}
+	ck := from
+	if ck == nil {
+		w, err := unet.Init(opt.Net, opt.Seed)
+		if err != nil {
+			return nil, err
+		}
+		ck = &Checkpoint{Weights: w}
+	} else {
+		ck = ck.clone()
+		if err := ck.Weights.Check(opt.Net); err != nil {
+			return nil, fmt.Errorf("train: resuming: %w", err)
+		}
+		if ck.Epoch > opt.Epochs {
+			return nil, fmt.Errorf("train: checkpoint of epoch %d is past the last epoch %d", ck.Epoch, opt.Epochs)
+		}
+	}
+	if ck.Epoch == opt.Epochs {
+		return ck, nil
+	}
+	tr, err := newTrainer(opt, ck)
+	if err != nil {
+		return nil, err
+	}
+	steps := opt.StepsPerEpoch(data.N)
+	todo := (opt.Epochs - ck.Epoch) * steps
+	start, done := time.Now(), 0
+	for e := ck.Epoch + 1; e <= opt.Epochs; e++ {
+		rng := rand.New(rand.NewPCG(opt.Seed, uint64(e)))
+		perm := rng.Perm(data.N)
+		lr := opt.LRAt(e)
+		sum := 0.0
+		for s := 0; s < steps; s++ {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			tr.fill(rng, data, task, perm[s*opt.Batch:(s+1)*opt.Batch])
+			loss, err := tr.step(lr)
+			if err != nil {
+				return nil, fmt.Errorf("train: epoch %d step %d: %w", e, s+1, err)
+			}
+			if math.IsNaN(loss) || math.IsInf(loss, 0) {
+				return nil, fmt.Errorf("train: epoch %d step %d: loss is %v; lower the learning rate or enable clipping", e, s+1, loss)
+			}
+			ck.LossIter = append(ck.LossIter, loss)
+			sum += loss
+			done++
+			if hooks.Progress != nil {
+				el := time.Since(start)
+				hooks.Progress(Progress{Epoch: e, Epochs: opt.Epochs, Step: s + 1, Steps: steps, Loss: loss,
+					ImagesPerSec: float64(done*opt.Batch) / el.Seconds(),
+					ETA:          time.Duration(float64(el) / float64(done) * float64(todo-done))})
+			}
+		}
+		ck.Epoch = e
+		ck.LossEpoch = append(ck.LossEpoch, sum/float64(steps))
+		ck.Weights = tr.net.Weights()
+		ck.Adam = tr.adam.clone()
+		if hooks.Epoch != nil {
+			if err := hooks.Epoch(ck.clone()); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return ck, nil
+}
+
+// trainer holds the graph of one run: the UNet in training mode, the loss
+// and the gradients.
+type trainer struct {
+	opt    Options
+	net    *unet.Net
+	vm     G.VM
+	target []float32
+	loss   G.Value
+	params [][]float32 // backing of the learned parameters, net.Learned order
+	grads  [][]float32
+	adam   *Adam
+	batch  Batch
+	clean  []float32
+	labels []int64
+}
+
+func newTrainer(opt Options, ck *Checkpoint) (*trainer, error) {
+	net, err := unet.Build(opt.Net, ck.Weights, opt.Batch, true)
+	if err != nil {
+		return nil, err
+	}
+	per := opt.Net.Channels * opt.Net.Size * opt.Net.Size
+	tr := &trainer{opt: opt, net: net, target: make([]float32, opt.Batch*per)}
+	g := net.Graph
+	target := G.NewVector(g, G.Float32, G.WithShape(len(tr.target)), G.WithName("target"),
+		G.WithValue(tensor.New(tensor.WithShape(len(tr.target)), tensor.WithBacking(tr.target))))
+	flat, err := G.Reshape(net.Out, tensor.Shape{len(tr.target)})
+	if err != nil {
+		return nil, err
+	}
+	diff, err := G.Sub(flat, target)
+	if err != nil {
+		return nil, err
+	}
+	sq, err := G.Square(diff)
+	if err != nil {
+		return nil, err
+	}
+	loss, err := G.Mean(sq)
+	if err != nil {
+		return nil, err
+	}
+	G.Read(loss, &tr.loss)
+	if _, err := G.Grad(loss, net.Learned...); err != nil {
+		return nil, fmt.Errorf("train: gradients: %w", err)
+	}
+	tr.vm = G.NewTapeMachine(g, G.BindDualValues(net.Learned...))
+	sizes := map[string]int{}
+	for _, name := range net.LearnedNames {
+		tr.params = append(tr.params, net.Param(name))
+		sizes[name] = len(net.Param(name))
+	}
+	tr.grads = make([][]float32, len(tr.params))
+	if ck.Adam != nil {
+		if err := ck.Adam.check(sizes); err != nil {
+			return nil, err
+		}
+		tr.adam = ck.Adam.clone()
+	} else {
+		tr.adam = NewAdam(sizes)
+	}
+	tr.batch = Batch{Size: opt.Batch, X: make([]float32, opt.Batch*per), T: make([]float32, opt.Batch),
+		C: make([]float32, opt.Batch*max(opt.Net.Classes, 0)), Target: tr.target}
+	tr.clean = make([]float32, opt.Batch*per)
+	tr.labels = make([]int64, opt.Batch)
+	return tr, nil
+}
+
+// fill gathers the images idx and lets the task write the batch.
+func (tr *trainer) fill(rng *rand.Rand, data *Dataset, task Task, idx []int) {
+	for k, i := range idx {
+		copy(tr.clean[k*data.Per:(k+1)*data.Per], data.Images[i*data.Per:(i+1)*data.Per])
+		if data.Labels != nil {
+			tr.labels[k] = data.Labels[i]
+		}
+	}
+	task.Fill(rng, tr.clean, tr.labels, &tr.batch)
+}
+
+// step runs forward and backward on the current batch and updates the
+// parameters; it returns the batch loss.
+func (tr *trainer) step(lr float64) (float64, error) {
+	c := tr.batch.C
+	if tr.opt.Net.Cond != unet.TimeClass {
+		c = nil
+	}
+	if err := tr.net.SetInputs(tr.batch.X, tr.batch.T, c); err != nil {
+		return 0, err
+	}
+	defer tr.vm.Reset()
+	if err := tr.vm.RunAll(); err != nil {
+		return 0, err
+	}
+	for i, n := range tr.net.Learned {
+		g, err := n.Grad()
+		if err != nil {
+			return 0, fmt.Errorf("gradient of %s: %w", tr.net.LearnedNames[i], err)
+		}
+		tr.grads[i] = g.Data().([]float32)
+	}
+	if tr.opt.Clip > 0 {
+		ops.ClipGlobalNorm(tr.grads, tr.opt.Clip)
+	}
+	tr.adam.Step(tr.net.LearnedNames, tr.params, tr.grads, lr)
+	// The machine adds each run's gradients to the bound ones: zero them.
+	for _, g := range tr.grads {
+		clear(g)
+	}
+	return float64(tr.loss.Data().(float32)), nil
+}

@@ -1,0 +1,3 @@
+package all
+
+import _ "difflab/stages/flow" // sample.flow

@@ -1,0 +1,174 @@
+package diffusion
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas32"
+)
+
+// classifier is a one-hidden-layer perceptron (ReLU) over flattened images
+// in [0, 1]: logits = relu(x W1 + b1) W2 + b2. It is the independent judge
+// of check.classify: it knows nothing of the diffusion model.
+type classifier struct {
+	in, hidden, classes int
+	w1, b1, w2, b2      []float32 // w1: in x hidden, w2: hidden x classes, row-major
+}
+
+// newClassifier returns a classifier with He-initialised weights from rng.
+func newClassifier(in, hidden, classes int, rng *rand.Rand) *classifier {
+	c := &classifier{in: in, hidden: hidden, classes: classes,
+		w1: make([]float32, in*hidden), b1: make([]float32, hidden),
+		w2: make([]float32, hidden*classes), b2: make([]float32, classes)}
+	for i := range c.w1 {
+		c.w1[i] = float32(rng.NormFloat64() * math.Sqrt(2/float64(in)))
+	}
+	for i := range c.w2 {
+		c.w2[i] = float32(rng.NormFloat64() * math.Sqrt(1/float64(hidden)))
+	}
+	return c
+}
+
+// params returns the parameter slices in a fixed order.
+func (c *classifier) params() [][]float32 { return [][]float32{c.w1, c.b1, c.w2, c.b2} }
+
+func gemm(tA, tB blas.Transpose, m, n, k int, a []float32, lda int, b []float32, ldb int, beta float32, cm []float32) {
+	blas32.Implementation().Sgemm(tA, tB, m, n, k, 1, a, lda, b, ldb, beta, cm, n)
+}
+
+// forward returns the hidden activations (n x hidden) and logits
+// (n x classes) of the n images x.
+func (c *classifier) forward(x []float32, n int) (h, logits []float32) {
+	h = make([]float32, n*c.hidden)
+	gemm(blas.NoTrans, blas.NoTrans, n, c.hidden, c.in, x, c.in, c.w1, c.hidden, 0, h)
+	for i := range h {
+		h[i] = max(0, h[i]+c.b1[i%c.hidden])
+	}
+	logits = make([]float32, n*c.classes)
+	gemm(blas.NoTrans, blas.NoTrans, n, c.classes, c.hidden, h, c.hidden, c.w2, c.classes, 0, logits)
+	for i := range logits {
+		logits[i] += c.b2[i%c.classes]
+	}
+	return h, logits
+}
+
+// lossGrad returns the mean cross-entropy of the batch and its gradients
+// with respect to params(), in the same order.
+func (c *classifier) lossGrad(x []float32, y []int64, n int) (float64, [][]float32) {
+	h, logits := c.forward(x, n)
+	var loss float64
+	d := logits // becomes dL/dlogits
+	for i := 0; i < n; i++ {
+		row := d[i*c.classes : (i+1)*c.classes]
+		mx := row[0]
+		for _, v := range row {
+			mx = max(mx, v)
+		}
+		var s float64
+		for _, v := range row {
+			s += math.Exp(float64(v - mx))
+		}
+		loss += math.Log(s) - float64(row[y[i]]-mx)
+		for k, v := range row {
+			p := math.Exp(float64(v-mx)) / s
+			if int64(k) == y[i] {
+				p--
+			}
+			row[k] = float32(p / float64(n))
+		}
+	}
+	gw2 := make([]float32, len(c.w2))
+	gemm(blas.Trans, blas.NoTrans, c.hidden, c.classes, n, h, c.hidden, d, c.classes, 0, gw2)
+	gb2 := make([]float32, c.classes)
+	for i, v := range d {
+		gb2[i%c.classes] += v
+	}
+	dh := make([]float32, n*c.hidden)
+	gemm(blas.NoTrans, blas.Trans, n, c.hidden, c.classes, d, c.classes, c.w2, c.classes, 0, dh)
+	gb1 := make([]float32, c.hidden)
+	for i := range dh {
+		if h[i] <= 0 {
+			dh[i] = 0
+		}
+		gb1[i%c.hidden] += dh[i]
+	}
+	gw1 := make([]float32, len(c.w1))
+	gemm(blas.Trans, blas.NoTrans, c.in, c.hidden, n, x, c.in, dh, c.hidden, 0, gw1)
+	return loss / float64(n), [][]float32{gw1, gb1, gw2, gb2}
+}
+
+// predict returns the most likely class of each of the n images x.
+func (c *classifier) predict(x []float32, n int) []int64 {
+	_, logits := c.forward(x, n)
+	out := make([]int64, n)
+	for i := range out {
+		row := logits[i*c.classes : (i+1)*c.classes]
+		best := 0
+		for k, v := range row {
+			if v > row[best] {
+				best = k
+			}
+		}
+		out[i] = int64(best)
+	}
+	return out
+}
+
+// train fits the classifier to the n images x with labels y by Adam
+// (learning rate lr, batch size batch) for the given epochs, shuffling with
+// rng; report, if set, gets the mean loss of each epoch.
+func (c *classifier) train(x []float32, y []int64, n, epochs, batch int, lr float64, rng *rand.Rand, report func(epoch int, loss float64)) {
+	const b1, b2, eps = 0.9, 0.999, 1e-8
+	ps := c.params()
+	m := make([][]float32, len(ps))
+	v := make([][]float32, len(ps))
+	for i, p := range ps {
+		m[i] = make([]float32, len(p))
+		v[i] = make([]float32, len(p))
+	}
+	xb := make([]float32, batch*c.in)
+	yb := make([]int64, batch)
+	step := 0
+	for e := 1; e <= epochs; e++ {
+		perm := rng.Perm(n)
+		var sum float64
+		batches := 0
+		for lo := 0; lo+batch <= n; lo += batch {
+			for i := 0; i < batch; i++ {
+				j := perm[lo+i]
+				copy(xb[i*c.in:(i+1)*c.in], x[j*c.in:(j+1)*c.in])
+				yb[i] = y[j]
+			}
+			loss, gs := c.lossGrad(xb, yb, batch)
+			sum += loss
+			batches++
+			step++
+			c1 := 1 - math.Pow(b1, float64(step))
+			c2 := 1 - math.Pow(b2, float64(step))
+			for i, p := range ps {
+				for k := range p {
+					g := float64(gs[i][k])
+					mk := b1*float64(m[i][k]) + (1-b1)*g
+					vk := b2*float64(v[i][k]) + (1-b2)*g*g
+					m[i][k], v[i][k] = float32(mk), float32(vk)
+					p[k] -= float32(lr * (mk / c1) / (math.Sqrt(vk/c2) + eps))
+				}
+			}
+		}
+		if report != nil && batches > 0 {
+			report(e, sum/float64(batches))
+		}
+	}
+}
+
+// checkLabels reports labels outside 0..classes-1.
+func checkLabels(y []int64, classes int) error {
+	for i, l := range y {
+		if l < 0 || l >= int64(classes) {
+			return fmt.Errorf("label %d of image %d is not a class 0..%d", l, i, classes-1)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,137 @@
+package diffusion
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"difflab/models/modelfile"
+	"difflab/models/onnxexport"
+	"difflab/models/ort"
+	"difflab/stages"
+	"difflab/stages/artifact"
+)
+
+// unetModelDir writes a class-conditioned epsilon UNet with random weights
+// (hidden width 4) and a two-prompt table, as a training output with one
+// epoch, and returns the output directory.
+func unetModelDir(t *testing.T) string {
+	t.Helper()
+	if err := ort.Init(); errors.Is(err, ort.ErrNoLibrary) {
+		t.Skipf("ONNX Runtime not installed: %v", err)
+	}
+	spec := modelfile.UNet{Cond: "time_class", Hidden: 4, Channels: 1, Classes: 10, Size: 28}
+	d, err := onnxexport.UNetDescription(spec, modelfile.PredictsEpsilon)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Prompts = []modelfile.Prompt{{Prompt: "a photo of a bag", Class: 8}, {Prompt: "a photo of a sneaker", Class: 7}}
+	d.Schedule = &modelfile.Schedule{Name: "squaredcos_cap_v2", Steps: 1000}
+	out := t.TempDir()
+	if err := onnxexport.WriteUNetDir(filepath.Join(out, modelfile.EpochDir(1)), d, onnxexport.RandomWeights(spec, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := modelfile.WriteIndex(out, []int{1}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// runKind runs kind with the given inputs and parameters and returns its outputs.
+func runKind(t *testing.T, kind string, in map[string]artifact.Artifact, with map[string]any) map[string]artifact.Artifact {
+	t.Helper()
+	ctx := newContext(t, kind, with)
+	ctx.Workdir = t.TempDir()
+	ctx.In = map[string][]stages.Input{}
+	for name, a := range in {
+		ctx.In[name] = []stages.Input{{Artifact: a, Stage: "input_" + name}}
+	}
+	if err := ctx.Kind.Run(ctx); err != nil {
+		t.Fatalf("%s: %v", kind, err)
+	}
+	for _, p := range ctx.Kind.Outputs {
+		if ctx.Outputs()[p.Name] == nil {
+			t.Fatalf("%s: no output %s", kind, p.Name)
+		}
+	}
+	return ctx.Outputs()
+}
+
+func TestKindsRunThroughONNXRuntime(t *testing.T) {
+	model := &artifact.Model{Dir: unetModelDir(t)}
+	img := artifact.NewImages(2, 1, 28, 28, 0, 1)
+	for i := range img.Data {
+		img.Data[i] = float32(i%28) / 28
+	}
+	steps := map[string]any{"stride": 250} // 750, 500, 250, 0: keeps the test short
+	with := func(extra map[string]any) map[string]any {
+		out := map[string]any{}
+		for k, v := range steps {
+			out[k] = v
+		}
+		for k, v := range extra {
+			out[k] = v
+		}
+		return out
+	}
+	out := runKind(t, "sample", map[string]artifact.Artifact{"model": model},
+		with(map[string]any{"prompts": []string{"a photo of a bag", ""}, "n": 2, "cfg": 7.0}))
+	if s := out["samples"].(*artifact.Images); s.N() != 4 || s.Lo != -1 {
+		t.Errorf("sample: %v in [%v, %v]", s.Shape, s.Lo, s.Hi)
+	}
+	if l := out["labels"].(artifact.Labels); l[0] != 8 || l[3] != -1 {
+		t.Errorf("sample labels %v, want 8 8 -1 -1", l)
+	}
+	out = runKind(t, "sdedit", map[string]artifact.Artifact{"model": model, "images": img},
+		with(map[string]any{"prompt": "a photo of a sneaker", "i_start": 1}))
+	if l := out["labels"].(artifact.Labels); len(l) != 2 || l[1] != 7 {
+		t.Errorf("sdedit labels %v", l)
+	}
+	out = runKind(t, "denoise.iterative", map[string]artifact.Artifact{"model": model, "images": img},
+		with(map[string]any{"i_start": 0, "every": 1}))
+	if m := out["intermediate"].(*artifact.Images); m.N() != 8 {
+		t.Errorf("intermediate: %d images, want 4 steps x 2", m.N())
+	}
+	runKind(t, "denoise.onestep", map[string]artifact.Artifact{"model": model, "images": img}, map[string]any{"t": 500})
+	runKind(t, "inpaint", map[string]artifact.Artifact{"model": model, "images": img},
+		with(map[string]any{"rect": []int{0, 0, 28, 10}}))
+	out = runKind(t, "anagram", map[string]artifact.Artifact{"model": model},
+		with(map[string]any{"prompts": []string{"a photo of a bag", "a photo of a sneaker"}, "views": []string{"skew"}}))
+	if l := out["view_labels"].(artifact.Labels); len(l) != 1 || l[0] != 7 {
+		t.Errorf("anagram view labels %v", l)
+	}
+	runKind(t, "hybrid", map[string]artifact.Artifact{"model": model},
+		with(map[string]any{"low_prompt": "a photo of a bag", "high_prompt": "a photo of a sneaker"}))
+	out = runKind(t, "upscale", map[string]artifact.Artifact{"images": img}, map[string]any{"factor": 2})
+	if u := out["images"].(*artifact.Images); u.H() != 56 || u.Lo != 0 {
+		t.Errorf("upscale: %v in [%v, %v]", u.Shape, u.Lo, u.Hi)
+	}
+
+	ctx := newContext(t, "sample", map[string]any{"prompts": []string{"a photo of a cat"}})
+	ctx.In = map[string][]stages.Input{"model": {{Artifact: model}}}
+	if err := ctx.Kind.Run(ctx); err == nil {
+		t.Error("unknown prompt accepted")
+	}
+}
+
+func TestModelLoad(t *testing.T) {
+	dir := filepath.Join(unetModelDir(t), modelfile.EpochDir(1))
+	out := runKind(t, "model.load", nil, map[string]any{"path": filepath.Join(dir, modelfile.FileName)})
+	if m := out["model"].(*artifact.Model); m.Dir != dir {
+		t.Errorf("model.load: %s, want %s", m.Dir, dir)
+	}
+	k, _ := stages.Lookup("model.load")
+	files, err := k.Files(stages.Params{"path": filepath.Join(dir, modelfile.FileName)})
+	if err != nil || len(files) != 3 {
+		t.Errorf("model.load files %v, %v: want model.json, model.onnx and weights.safetensors", files, err)
+	}
+	bad := filepath.Join(t.TempDir(), "weights.json")
+	if err := os.WriteFile(bad, []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := newContext(t, "model.load", map[string]any{"path": bad})
+	if err := ctx.Kind.Run(ctx); err == nil {
+		t.Error("model.load accepted a file that is not model.json")
+	}
+}

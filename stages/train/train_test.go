@@ -1,0 +1,237 @@
+package train
+
+import (
+	"bytes"
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"difflab/models/modelfile"
+	"difflab/models/unet"
+	"difflab/stages"
+	"difflab/stages/artifact"
+	"difflab/stages/data"
+)
+
+// dirState is a State kept in a directory, as the runner keeps it.
+type dirState struct{ root string }
+
+func (s dirState) Load(name string) (string, bool) {
+	d := filepath.Join(s.root, name)
+	_, err := os.Stat(d)
+	return d, err == nil
+}
+
+func (s dirState) Save(name string, fill func(dir string) error) error {
+	tmp, err := os.MkdirTemp(s.root, "tmp-")
+	if err != nil {
+		return err
+	}
+	if err := fill(tmp); err != nil {
+		return err
+	}
+	os.RemoveAll(filepath.Join(s.root, name))
+	return os.Rename(tmp, filepath.Join(s.root, name))
+}
+
+func needMNIST(t *testing.T) {
+	t.Helper()
+	root, err := data.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := data.MNIST.Files(root, data.Train); err != nil {
+		t.Skipf("MNIST not available: %v", err)
+	}
+}
+
+// params returns the kind's defaults with the given overrides.
+func params(k *stages.Kind, set stages.Params) stages.Params {
+	p := stages.Params{}
+	for _, d := range k.Params {
+		p[d.Name] = d.Default
+	}
+	for n, v := range set {
+		p[n] = v
+	}
+	return p
+}
+
+func newContext(t *testing.T, ctx context.Context, kind string, set stages.Params, st stages.State, progress func(int, int, string)) *stages.Context {
+	k, err := stages.Lookup(kind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := params(k, set)
+	if k.Check != nil {
+		if err := k.Check(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &stages.Context{Context: ctx, Kind: k, Stage: "trained", Params: p, Workdir: t.TempDir(), State: st, Progress: progress}
+}
+
+var tiny = stages.Params{"train_count": 48, "hidden": 2, "epochs": 2, "batch": 16, "seed": 3}
+
+func TestFlowOutputs(t *testing.T) {
+	needMNIST(t)
+	ctx := newContext(t, context.Background(), "train.flow", tiny, nil, nil)
+	if err := ctx.Kind.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	out := ctx.Outputs()
+	iter := out["loss_iter"].(*artifact.Series)
+	epoch := out["loss_epoch"].(*artifact.Series)
+	if n := len(iter.Lines[0].Y); n != 6 {
+		t.Errorf("%d step losses, want 2 epochs x 3 steps", n)
+	}
+	if n := len(epoch.Lines[0].Y); n != 2 || epoch.Lines[0].Name != "trained" {
+		t.Errorf("epoch losses %+v", epoch.Lines[0])
+	}
+	dir := out["model"].(*artifact.Model).Dir
+	for e := 1; e <= 2; e++ {
+		sub, err := modelfile.Resolve(dir, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := modelfile.Read(sub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Predicts != modelfile.PredictsVelocity || d.Trained.Epoch != e || d.Condition.Kind != modelfile.ConditionOnehot ||
+			d.UNet.Cond != "time_class" || d.UNet.Hidden != 2 || d.Timestep.Scale != 1 {
+			t.Errorf("epoch %d: description %+v", e, d)
+		}
+		if _, err := unet.Load(filepath.Join(sub, unet.FileName), unet.Config{Cond: unet.TimeClass, Hidden: 2, Channels: 1, Classes: 10, Size: 28}); err != nil {
+			t.Error(err)
+		}
+		if fi, err := os.Stat(filepath.Join(sub, d.ONNX)); err != nil || fi.Size() == 0 {
+			t.Errorf("epoch %d: no ONNX file: %v", e, err)
+		}
+	}
+}
+
+// TestResume kills a run during its second epoch and checks that a new run
+// with the same state ends with the outputs of an uninterrupted run.
+func TestResume(t *testing.T) {
+	needMNIST(t)
+	set := stages.Params{"keep": []int{1}}
+	for k, v := range tiny {
+		set[k] = v
+	}
+	whole := newContext(t, context.Background(), "train.denoiser", set, dirState{t.TempDir()}, nil)
+	if err := whole.Kind.Run(whole); err != nil {
+		t.Fatal(err)
+	}
+
+	st := dirState{t.TempDir()}
+	cctx, cancel := context.WithCancel(context.Background())
+	killed := newContext(t, cctx, "train.denoiser", set, st, func(done, total int, detail string) {
+		if strings.HasPrefix(detail, "epoch 2/2") {
+			cancel()
+		}
+	})
+	if err := killed.Kind.Run(killed); err == nil {
+		t.Fatal("the killed run did not fail")
+	}
+	var resumedFrom []string
+	resumed := newContext(t, context.Background(), "train.denoiser", set, st, func(done, total int, detail string) {
+		resumedFrom = append(resumedFrom, detail)
+	})
+	if err := resumed.Kind.Run(resumed); err != nil {
+		t.Fatal(err)
+	}
+	if len(resumedFrom) == 0 || !strings.HasPrefix(resumedFrom[0], "epoch 2/2") {
+		t.Errorf("the resumed run did not start at epoch 2: %q", resumedFrom)
+	}
+	a, b := whole.Outputs(), resumed.Outputs()
+	for _, sub := range []string{"epoch_001/weights.safetensors", "epoch_002/weights.safetensors", "epoch_002/model.json", "model.json"} {
+		wa, err := os.ReadFile(filepath.Join(a["model"].(*artifact.Model).Dir, sub))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wb, err := os.ReadFile(filepath.Join(b["model"].(*artifact.Model).Dir, sub))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(wa, wb) {
+			t.Errorf("%s differs between the resumed and the uninterrupted run", sub)
+		}
+	}
+	la, lb := a["loss_iter"].(*artifact.Series).Lines[0].Y, b["loss_iter"].(*artifact.Series).Lines[0].Y
+	if len(la) != len(lb) || la[len(la)-1] != lb[len(lb)-1] {
+		t.Errorf("losses differ: %v vs %v", la, lb)
+	}
+}
+
+func TestChecks(t *testing.T) {
+	k, _ := stages.Lookup("train.ddpm")
+	prompts := []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"}
+	if err := k.Check(params(k, stages.Params{"prompts": prompts})); err != nil {
+		t.Errorf("valid prompts: %v", err)
+	}
+	for name, set := range map[string]stages.Params{
+		"too few prompts": {"prompts": prompts[:9]},
+		"empty prompt":    {"prompts": append([]string{""}, prompts[1:]...)},
+		"duplicate":       {"prompts": append([]string{"b"}, prompts[1:]...)},
+		"keep past end":   {"prompts": prompts, "keep": []int{11}},
+		"batch > count":   {"prompts": prompts, "train_count": 100, "batch": 128},
+	} {
+		if err := k.Check(params(k, set)); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+func TestPureNoise(t *testing.T) {
+	ctx := newContext(t, context.Background(), "noise.pure", stages.Params{"n": 50, "seed": 2}, nil, nil)
+	if err := ctx.Kind.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m := ctx.Outputs()["images"].(*artifact.Images)
+	if m.N() != 50 || m.C() != 1 || m.H() != 28 || m.Lo != 0 || m.Hi != 1 {
+		t.Fatalf("shape %v range [%v, %v]", m.Shape, m.Lo, m.Hi)
+	}
+	var s, s2 float64
+	for _, v := range m.Data {
+		s += float64(v)
+		s2 += float64(v) * float64(v)
+	}
+	n := float64(len(m.Data))
+	if mean, sd := s/n, math.Sqrt(s2/n-(s/n)*(s/n)); math.Abs(mean) > 0.02 || math.Abs(sd-1) > 0.02 {
+		t.Errorf("noise mean %.3f sd %.3f, want 0 and 1", mean, sd)
+	}
+	k, _ := stages.Lookup("noise.pure")
+	if err := k.Check(params(k, stages.Params{"range": []float64{1, 0}})); err == nil {
+		t.Error("range [1, 0]: no error")
+	}
+}
+
+func TestDDPMDescription(t *testing.T) {
+	root, _ := data.Root()
+	if _, _, err := data.FashionMNIST.Files(root, data.Train); err != nil {
+		t.Skipf("Fashion-MNIST not available: %v", err)
+	}
+	prompts := []string{"a photo of a t-shirt", "b", "c", "d", "e", "f", "g", "h", "i", "j"}
+	ctx := newContext(t, context.Background(), "train.ddpm",
+		stages.Params{"train_count": 32, "hidden": 2, "epochs": 1, "batch": 16, "prompts": prompts}, nil, nil)
+	if err := ctx.Kind.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dir, err := modelfile.Resolve(ctx.Outputs()["model"].(*artifact.Model).Dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := modelfile.Read(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Predicts != modelfile.PredictsEpsilon || d.Timestep.Scale != 0.001 || d.Image.Range != [2]float64{-1, 1} ||
+		d.Schedule == nil || d.Schedule.Name != "squaredcos_cap_v2" || d.Schedule.Steps != 1000 ||
+		len(d.Prompts) != 10 || d.Prompts[0].Prompt != prompts[0] || d.Condition.Size != 10 || d.Inputs.Condition != "c" {
+		t.Errorf("description %+v", d)
+	}
+}
