@@ -30,7 +30,7 @@ setup-reference:
 
 # Build .difflab/bin/difflab.
 build:
-    GOBIN={{justfile_directory()}}/.difflab/bin go install ./cmd/difflab
+    GOBIN={{justfile_directory()}}/.difflab/bin go install -tags openblas ./cmd/difflab
 
 # Run every experiment with the quick profile, then write the report (also after a failed stage); results go to results/.
 reproduce: setup
@@ -47,17 +47,17 @@ reproduce: setup
     fi
     exit "$status"
 
-# Run the tests: unit tests, a short fuzz run of the experiment parser, and the oneDNN-backed model tests.
+# Run the tests: unit tests, a short fuzz run of the experiment parser, and the model tests again on the OpenBLAS build.
 test: setup
     go vet ./...
     unformatted="$(gofmt -l $(find . -name '*.go' -not -path './.difflab/*' -not -path './deps/*'))"; if [ -n "$unformatted" ]; then echo "gofmt needed:"; echo "$unformatted"; exit 1; fi
     go test ./...
     go test ./runner/experiment -run '^$' -fuzz FuzzLoad -fuzztime 20s
-    # oneDNN build of the models: runs only where some file carries the dnnl build tag (adjust as the speed work lands).
-    if grep -rlq --include='*.go' '^//go:build.*\bdnnl\b' models; then go test -tags dnnl ./models/...; else echo "test: no dnnl-tagged code under models/, skipped"; fi
+    # The same model tests on the OpenBLAS build (setup installs libopenblas-dev).
+    go test -tags openblas ./models/... ./stages/train/...
 
 # Run the Go benchmarks, then the PyTorch reference (Part B UNet, D = 64) on the same machine for comparison.
 bench: setup-reference
     go test -run '^$' -bench . -benchtime 3x ./...
     # PyTorch reference speeds, when the shared reference script sits beside the repository (adjust when it moves in).
-    if [ -f ../shared/reference/torch_unet.py ]; then python3 ../shared/reference/torch_unet.py infer --batch 80 && python3 ../shared/reference/torch_unet.py train --batch 64 --steps 3; else echo "bench: ../shared/reference/torch_unet.py not found, PyTorch reference skipped"; fi
+    if [ -f ../shared/reference/torch_unet.py ]; then {{bin}} bench sample --batch 80 --hidden 64 --json && python3 ../shared/reference/torch_unet.py infer --batch 80 --hidden 64 && {{bin}} bench train --batch 256 --hidden 64 --json && python3 ../shared/reference/torch_unet.py train --batch 256 --hidden 64; else echo "bench: ../shared/reference/torch_unet.py not found, PyTorch reference skipped"; fi

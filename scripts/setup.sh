@@ -70,7 +70,7 @@ declare -A fashion_sha256=(
 	[t10k-labels-idx1-ubyte.gz]=8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05
 )
 
-apt_packages=(dataset-fashion-mnist libopenblas-dev libdnnl-dev chromium)
+apt_packages=(dataset-fashion-mnist libopenblas-dev chromium)
 if [ "$reference" = 1 ]; then
 	apt_packages+=(python3-torch python3-onnx)
 fi
@@ -175,11 +175,17 @@ fi
 # The binary is installed with GOBIN, so that go can tell whether it is up
 # to date; go list answers without rebuilding or touching it.
 export GOBIN="$root/.difflab/bin"
-if [ -x "$GOBIN/difflab" ] && [ "$(go list -f '{{.Stale}}' ./cmd/difflab)" = false ]; then
-	say ".difflab/bin/difflab is up to date"
+# With OpenBLAS installed (step 1 installs it), training runs on its
+# vectorised kernels (build tag openblas); without it, on the pure-Go path.
+tags=""
+if dpkg-query -W -f='${Status}' libopenblas-dev 2>/dev/null | grep -q 'install ok installed'; then
+	tags="openblas"
+fi
+if [ -x "$GOBIN/difflab" ] && [ "$(go list -tags "$tags" -f '{{.Stale}}' ./cmd/difflab)" = false ]; then
+	say ".difflab/bin/difflab is up to date (tags: ${tags:-none})"
 else
-	say "building .difflab/bin/difflab (go install ./cmd/difflab)"
-	go install ./cmd/difflab
+	say "building .difflab/bin/difflab (go install -tags '$tags' ./cmd/difflab)"
+	go install -tags "$tags" ./cmd/difflab
 fi
 
 say "done"
