@@ -15,8 +15,9 @@ type Input struct {
 	// Stage is the producing stage's id, with its sweep values, such as
 	// "edited[i_start=10]".
 	Stage string
-	// Matrix holds the producing stage's sweep values by parameter name (empty
-	// when it is not a sweep); plot titles such as "i_start={i_start}" use it.
+	// Matrix holds the producing stage's sweep values by axis name: its own
+	// matrix axes and those it inherits from its inputs (empty when it is not a
+	// sweep); plot titles such as "i_start={i_start}" use it.
 	Matrix map[string]any
 }
 
