@@ -60,4 +60,4 @@ test: setup
 bench: setup-reference
     go test -run '^$' -bench . -benchtime 3x ./...
     # PyTorch reference speeds, when the shared reference script sits beside the repository (adjust when it moves in).
-    if [ -f ../shared/reference/torch_unet.py ]; then {{bin}} bench sample --batch 80 --hidden 64 --json && python3 ../shared/reference/torch_unet.py infer --batch 80 --hidden 64 && {{bin}} bench train --batch 256 --hidden 64 --json && python3 ../shared/reference/torch_unet.py train --batch 256 --hidden 64; else echo "bench: ../shared/reference/torch_unet.py not found, PyTorch reference skipped"; fi
+    if [ -f ../shared/reference/torch_unet.py ]; then {{bin}} bench sample --batch 80 --hidden 64 --json && /usr/bin/python3 ../shared/reference/torch_unet.py infer --batch 80 --hidden 64 && {{bin}} bench train --batch 256 --hidden 64 --json && /usr/bin/python3 ../shared/reference/torch_unet.py train --batch 256 --hidden 64; else echo "bench: ../shared/reference/torch_unet.py not found, PyTorch reference skipped"; fi
