@@ -10,7 +10,7 @@
 #
 # What it does, in order:
 #   1. Debian packages (apt-get, only those missing): the Fashion-MNIST data set,
-#      OpenBLAS and oneDNN headers (for the optional cgo-accelerated builds) and
+#      OpenBLAS (for the cgo-accelerated training build, tag openblas) and
 #      Chromium (headless, for the report's browser test).
 #   2. Go modules of go.mod (go mod download).
 #   3. The ONNX Runtime shared library, from the onnxruntime-node npm package,

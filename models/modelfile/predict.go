@@ -63,12 +63,22 @@ func (m *Model) Session() (*ort.Session, error) {
 			return
 		}
 		if err := m.checkGraph(s); err != nil {
+			s.Release()
 			m.sessErr = fmt.Errorf("modelfile: %s does not match %s: %w", path, filepath.Join(m.Dir, FileName), err)
 			return
 		}
 		m.sess = s
 	})
 	return m.sess, m.sessErr
+}
+
+// Close releases the model's ONNX Runtime session, if one was created (see
+// ort.Session.Release). The Model must not be used afterwards.
+func (m *Model) Close() {
+	if m.sess != nil {
+		m.sess.Release()
+		m.sess = nil
+	}
 }
 
 func (m *Model) checkGraph(s *ort.Session) error {

@@ -33,6 +33,7 @@ func session(t testing.TB, model []byte) *ort.Session {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(s.Release)
 	return s
 }
 

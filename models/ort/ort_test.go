@@ -103,3 +103,48 @@ func TestSessionsAreSharedAndChecked(t *testing.T) {
 		t.Errorf("RunTime() = %v, %d; want 4 runs", d, n)
 	}
 }
+
+func TestReleasedSessionsAreKeptUpToTheIdleLimit(t *testing.T) {
+	if err := ort.Init(); errors.Is(err, ort.ErrNoLibrary) {
+		t.Skipf("ONNX Runtime not installed: %v", err)
+	}
+	defer func(n int) { ort.IdleSessions = n }(ort.IdleSessions)
+	ort.IdleSessions = 1
+	load := func(p string) *ort.Session {
+		s, err := ort.Load(p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	pa, pb := addModel(t, t.TempDir(), 11), addModel(t, t.TempDir(), 12)
+	a := load(pa)
+	a2 := load(pa)
+	b := load(pb)
+	a.Release()
+	b.Release()
+	// a is still held once, so releasing b (the only idle one) destroys nothing.
+	if s := load(pb); s != b {
+		t.Fatalf("the idle session of b was not reused")
+	} else {
+		s.Release()
+	}
+	x := ort.Value{Name: "x", Shape: []int64{1, 2}, Float32: []float32{1, 2}}
+	if out, err := a2.Run([]ort.Value{x}); err != nil || out[0].Float32[0] != 12 {
+		t.Fatalf("a held session must keep running: %v %v", out, err)
+	}
+	a2.Release() // a is now idle too: b, released longer ago, goes
+	if _, err := b.Run([]ort.Value{x}); err == nil || !strings.Contains(err.Error(), "released") {
+		t.Fatalf("running a destroyed session: want an error, got %v", err)
+	}
+	if s := load(pa); s != a {
+		t.Fatalf("the most recently released session should have stayed loaded")
+	} else {
+		s.Release()
+	}
+	if s := load(pb); s == b {
+		t.Fatalf("a destroyed session was handed out again")
+	} else {
+		s.Release()
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,20 +63,33 @@ type Session struct {
 	outputs []Info
 	s       *onnx.DynamicAdvancedSession
 
+	// key and refs are guarded by cacheMu.
+	key       string
+	refs      int
+	destroyed atomic.Bool
+
 	runNanos atomic.Int64
 	runs     atomic.Int64
 }
 
+// IdleSessions is how many sessions that no caller holds stay loaded, most
+// recently released first, so that the next stage using the same model
+// finds its session ready. Older idle sessions are destroyed, which returns
+// their memory (a UNet session holds a few hundred MB of buffers).
+var IdleSessions = 2
+
 var (
 	cacheMu  sync.Mutex
 	sessions = map[string]*Session{} // by digest and thread count
+	idle     []*Session              // released sessions, oldest first
 	digests  = map[string]string{}   // by path, size and modification time
 )
 
 // Load returns the session for the ONNX file at path, creating it on first
-// use. Sessions are cached for the life of the process by the SHA-256 of the
-// file (and the thread count), so two paths holding the same model share one
-// session, and a file rewritten in place gets a new one.
+// use. Sessions are shared by the SHA-256 of the file (and the thread count),
+// so two paths holding the same model share one session, and a file rewritten
+// in place gets a new one. Every Load must be matched by one Release once the
+// caller is done with the session.
 func Load(path string, opts *Options) (*Session, error) {
 	if err := Init(); err != nil {
 		return nil, err
@@ -92,14 +106,42 @@ func Load(path string, opts *Options) (*Session, error) {
 	}
 	key := fmt.Sprintf("%s/%d", digest, opts.threads())
 	if s, ok := sessions[key]; ok {
+		if s.refs == 0 {
+			idle = slices.DeleteFunc(idle, func(o *Session) bool { return o == s })
+		}
+		s.refs++
 		return s, nil
 	}
 	s, err := newSession(abs, digest, opts.threads())
 	if err != nil {
 		return nil, err
 	}
+	s.key, s.refs = key, 1
 	sessions[key] = s
 	return s, nil
+}
+
+// Release gives back one Load of the session. When no caller holds it, the
+// session joins the idle sessions; beyond IdleSessions of those, the least
+// recently released is destroyed. The caller must not use s afterwards.
+func (s *Session) Release() {
+	cacheMu.Lock()
+	defer cacheMu.Unlock()
+	if s.refs <= 0 {
+		panic("ort: Release of a session that is not held")
+	}
+	s.refs--
+	if s.refs > 0 {
+		return
+	}
+	idle = append(idle, s)
+	for len(idle) > max(IdleSessions, 0) {
+		old := idle[0]
+		idle = idle[1:]
+		delete(sessions, old.key)
+		old.destroyed.Store(true)
+		old.s.Destroy()
+	}
 }
 
 // fileDigest returns the hex SHA-256 of the file at path, remembering it per
@@ -209,6 +251,9 @@ func (s *Session) RunTime() (time.Duration, int64) {
 // the declared element type and rank; fixed dimensions must match. It returns
 // every output, in the order of Outputs, as newly allocated slices.
 func (s *Session) Run(inputs []Value) ([]Value, error) {
+	if s.destroyed.Load() {
+		return nil, fmt.Errorf("ort: %s: the session was released and destroyed", s.path)
+	}
 	byName := map[string]Value{}
 	for _, v := range inputs {
 		byName[v.Name] = v

@@ -82,6 +82,7 @@ func runAnagram(ctx *stages.Context) error {
 	if err != nil {
 		return err
 	}
+	defer m.close()
 	outs, err := anagram(ctx, m)
 	if err != nil {
 		return fmt.Errorf("stage %s: %w", ctx.Stage, err)
@@ -150,6 +151,7 @@ func runHybrid(ctx *stages.Context) error {
 	if err != nil {
 		return err
 	}
+	defer m.close()
 	samples, low, high, err := hybrid(ctx, m)
 	if err != nil {
 		return fmt.Errorf("stage %s: %w", ctx.Stage, err)

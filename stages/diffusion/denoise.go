@@ -64,6 +64,7 @@ func runOneStep(ctx *stages.Context) error {
 	if err != nil {
 		return err
 	}
+	defer m.close()
 	out, err := oneStep(m, in, ctx.Params.Int("t"), ctx.Params.String("prompt"))
 	if err != nil {
 		return fmt.Errorf("stage %s: %w", ctx.Stage, err)
@@ -118,6 +119,7 @@ func runIterative(ctx *stages.Context) error {
 	if err != nil {
 		return err
 	}
+	defer m.close()
 	final, inter, err := iterative(ctx, m, in)
 	if err != nil {
 		return fmt.Errorf("stage %s: %w", ctx.Stage, err)

@@ -20,9 +20,12 @@ type noiseModel struct {
 	sched ddpm.Schedule
 	// predict runs a batch; prompts holds one prompt per image.
 	predict func(x *artifact.Tensor, t []float64, prompts []string) (*modelfile.Prediction, error)
+	// close releases the model's ONNX Runtime session.
+	close func()
 }
 
-// openModel opens the model fed to input "model" at parameter epoch.
+// openModel opens the model fed to input "model" at parameter epoch. The
+// caller closes it.
 func openModel(ctx *stages.Context) (*noiseModel, error) {
 	a, ok := ctx.One("model").(*artifact.Model)
 	if !ok {
@@ -36,7 +39,7 @@ func openModel(ctx *stages.Context) (*noiseModel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stage %s: %w", ctx.Stage, err)
 	}
-	nm := &noiseModel{dir: dir, desc: m.Desc}
+	nm := &noiseModel{dir: dir, desc: m.Desc, close: m.Close}
 	if m.Desc.Condition.Kind == modelfile.ConditionNone {
 		nm.predict = func(x *artifact.Tensor, t []float64, prompts []string) (*modelfile.Prediction, error) {
 			return m.Predict(x, t, nil)
@@ -52,6 +55,7 @@ func openModel(ctx *stages.Context) (*noiseModel, error) {
 			sc, err = schedule.New(s.Name, s.Steps)
 		}
 		if err != nil {
+			m.Close()
 			return nil, fmt.Errorf("stage %s: %s: schedule: %w", ctx.Stage, dir, err)
 		}
 		nm.sched = ddpm.Schedule{AlphasCumprod: sc.AlphasCumprod}

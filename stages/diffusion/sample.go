@@ -100,6 +100,7 @@ func runSample(ctx *stages.Context) error {
 	if err != nil {
 		return err
 	}
+	defer m.close()
 	samples, labels, err := sample(ctx, m)
 	if err != nil {
 		return fmt.Errorf("stage %s: %w", ctx.Stage, err)
@@ -176,6 +177,7 @@ func runSDEdit(ctx *stages.Context) error {
 	if err != nil {
 		return err
 	}
+	defer m.close()
 	samples, labels, err := sdedit(ctx, m, in, ctx.Params.Int("i_start"), ctx.Params.Int("n"))
 	if err != nil {
 		return fmt.Errorf("stage %s: %w", ctx.Stage, err)
@@ -247,6 +249,7 @@ func runInpaint(ctx *stages.Context) error {
 	if err != nil {
 		return err
 	}
+	defer m.close()
 	maskIn, _ := ctx.One("mask").(*artifact.Images)
 	r, err := inpaint(ctx, m, in, maskIn)
 	if err != nil {

@@ -50,6 +50,7 @@ func runUpscale(ctx *stages.Context) error {
 	if err != nil {
 		return err
 	}
+	defer m.close()
 	refined, _, err := sdedit(ctx, m, out, p.Int("refine_i_start"), 1)
 	if err != nil {
 		return fmt.Errorf("stage %s: refining with the model: %w", ctx.Stage, err)

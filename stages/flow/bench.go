@@ -77,6 +77,7 @@ func Bench(o BenchOptions) (*BenchResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer m.Close()
 	threads := o.Threads
 	if threads <= 0 {
 		threads = ort.DefaultThreads()

@@ -70,6 +70,7 @@ func run(ctx *stages.Context) error {
 	if err != nil {
 		return fmt.Errorf("stage %s: %w", ctx.Stage, err)
 	}
+	defer m.Close()
 	classes, err := Classes(m.Desc, ctx.Params.Int("n"), ctx.Params.Ints("classes"), ctx.Params.Int("per_class"))
 	if err != nil {
 		return fmt.Errorf("stage %s: %w", ctx.Stage, err)
