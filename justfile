@@ -32,16 +32,16 @@ setup-reference:
 build:
     GOBIN={{justfile_directory()}}/.difflab/bin go install -tags openblas ./cmd/difflab
 
-# Run every experiment with the quick profile, then write the report (also after a failed stage); results go to results/.
-reproduce: setup
+# Run every experiment (quick profile unless told `reproduce full`), then write the report (also after a failed stage); results go to results/.
+reproduce profile="quick": setup
     #!/usr/bin/env bash
     set -euo pipefail
     status=0
-    echo "+ difflab run experiments"
-    {{bin}} run experiments || status=$?
+    echo "+ difflab run --profile {{profile}} experiments"
+    {{bin}} run --profile {{profile}} experiments || status=$?
     if {{bin}} help 2>&1 | grep -Eq '^[[:space:]]+report([[:space:]]|$)'; then
-        echo "+ difflab report"
-        {{bin}} report || status=$((status ? status : $?))
+        echo "+ difflab report --profile {{profile}}"
+        {{bin}} report --profile {{profile}} || status=$((status ? status : $?))
     else
         echo "reproduce: this difflab has no report command; results are in results/"
     fi

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"runtime/pprof"
 
 	"difflab/models/ops/bench"
 )
@@ -25,6 +27,7 @@ func cmdBenchTrain(args []string) int {
 	hidden := fs.Int("hidden", 64, "UNet width D")
 	steps := fs.Int("steps", 3, "timed steps (after one warm-up step)")
 	asJSON := fs.Bool("json", false, "print one JSON line")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the steps to this file (read it with go tool pprof)")
 	pos, code, ok := parseArgs(fs, args)
 	if !ok {
 		return code
@@ -38,7 +41,20 @@ func cmdBenchTrain(args []string) int {
 		fmt.Fprintf(stderr, "difflab bench train: %v\n", err)
 		return exitUsage
 	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "difflab bench train: %v\n", err)
+			return exitError
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "difflab bench train: %v\n", err)
+			return exitError
+		}
+	}
 	r, err := bench.Train(context.Background(), opt)
+	pprof.StopCPUProfile()
 	if err != nil {
 		fmt.Fprintf(stderr, "difflab bench train: %v\n", err)
 		return exitError

@@ -56,11 +56,7 @@ func init() {
 }
 
 func runOneStep(ctx *stages.Context) error {
-	in, ok := ctx.One("images").(*artifact.Images)
-	if !ok {
-		return fmt.Errorf("stage %s: input images is missing", ctx.Stage)
-	}
-	m, err := openModel(ctx)
+	in, m, err := openImagesAndModel(ctx)
 	if err != nil {
 		return err
 	}
@@ -111,11 +107,7 @@ func oneStep(m *noiseModel, in *artifact.Images, t int, prompt string) (*artifac
 }
 
 func runIterative(ctx *stages.Context) error {
-	in, ok := ctx.One("images").(*artifact.Images)
-	if !ok {
-		return fmt.Errorf("stage %s: input images is missing", ctx.Stage)
-	}
-	m, err := openModel(ctx)
+	in, m, err := openImagesAndModel(ctx)
 	if err != nil {
 		return err
 	}

@@ -63,6 +63,17 @@ func openModel(ctx *stages.Context) (*noiseModel, error) {
 	return nm, nil
 }
 
+// openImagesAndModel returns the stage's input images and opens its model
+// (see openModel); the caller closes the model.
+func openImagesAndModel(ctx *stages.Context) (*artifact.Images, *noiseModel, error) {
+	in, ok := ctx.One("images").(*artifact.Images)
+	if !ok {
+		return nil, nil, fmt.Errorf("stage %s: input images is missing", ctx.Stage)
+	}
+	m, err := openModel(ctx)
+	return in, m, err
+}
+
 // shape returns the shape of a batch of n model-sized images.
 func (m *noiseModel) shape(n int) ddpm.Shape {
 	im := m.desc.Image

@@ -169,11 +169,7 @@ func progress(ctx *stages.Context, iStart int, ts []int) func(i, t int, x []floa
 }
 
 func runSDEdit(ctx *stages.Context) error {
-	in, ok := ctx.One("images").(*artifact.Images)
-	if !ok {
-		return fmt.Errorf("stage %s: input images is missing", ctx.Stage)
-	}
-	m, err := openModel(ctx)
+	in, m, err := openImagesAndModel(ctx)
 	if err != nil {
 		return err
 	}
@@ -241,11 +237,7 @@ func sdedit(ctx *stages.Context, m *noiseModel, in *artifact.Images, iStart, cop
 }
 
 func runInpaint(ctx *stages.Context) error {
-	in, ok := ctx.One("images").(*artifact.Images)
-	if !ok {
-		return fmt.Errorf("stage %s: input images is missing", ctx.Stage)
-	}
-	m, err := openModel(ctx)
+	in, m, err := openImagesAndModel(ctx)
 	if err != nil {
 		return err
 	}
