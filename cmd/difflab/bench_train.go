@@ -27,7 +27,7 @@ func cmdBenchTrain(args []string) int {
 	hidden := fs.Int("hidden", 64, "UNet width D")
 	steps := fs.Int("steps", 3, "timed steps (after one warm-up step)")
 	asJSON := fs.Bool("json", false, "print one JSON line")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the steps to this file (read it with go tool pprof)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole benchmark (set-up, warm-up and timed steps) to this file, for go tool pprof")
 	pos, code, ok := parseArgs(fs, args)
 	if !ok {
 		return code
@@ -41,20 +41,18 @@ func cmdBenchTrain(args []string) int {
 		fmt.Fprintf(stderr, "difflab bench train: %v\n", err)
 		return exitUsage
 	}
+	stop := func() error { return nil }
 	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			fmt.Fprintf(stderr, "difflab bench train: %v\n", err)
-			return exitError
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
+		var err error
+		if stop, err = profileCPU(*cpuProfile); err != nil {
 			fmt.Fprintf(stderr, "difflab bench train: %v\n", err)
 			return exitError
 		}
 	}
 	r, err := bench.Train(context.Background(), opt)
-	pprof.StopCPUProfile()
+	if perr := stop(); perr != nil && err == nil {
+		err = fmt.Errorf("writing the CPU profile: %w", perr)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "difflab bench train: %v\n", err)
 		return exitError
@@ -67,4 +65,22 @@ func cmdBenchTrain(args []string) int {
 	fmt.Fprintf(stdout, "train step, batch %d, D = %d, %d threads (%s): %.3f s/step, %.1f images/s, peak RSS %.0f MB\n",
 		r.Batch, r.Hidden, r.Threads, r.Engine, r.SecondsPerStep, r.ImagesPerSecond, r.PeakRSSMB)
 	return exitOK
+}
+
+// profileCPU starts a CPU profile written to path. The returned stop ends it
+// and reports whether the file was written completely.
+func profileCPU(path string) (stop func() error, err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		os.Remove(path)
+		return nil, err
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
 }

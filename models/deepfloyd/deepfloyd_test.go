@@ -82,6 +82,7 @@ func TestStageIRunsThroughPredictor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(m.Close)
 	x := &artifact.Tensor{Shape: []int{2, 3, 64, 64}, Data: randn(rng, 2*3*64*64)}
 	prompts := []string{"a photo of a dog", ""}
 	p, err := m.PredictPrompts(x, []float64{990, 0}, prompts)

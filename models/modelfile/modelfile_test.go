@@ -177,6 +177,7 @@ func testModel(t *testing.T, d *modelfile.Description, a float32, variance, intT
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(m.Close)
 	return m
 }
 
@@ -211,6 +212,10 @@ func TestPredictOnehot(t *testing.T) {
 	}
 	if _, err := m.PredictPrompts(x, ts, []string{"zero", "one", "", "", ""}); err == nil || !strings.Contains(err.Error(), `unknown prompt "one"`) {
 		t.Errorf("unknown prompt: %v", err)
+	}
+	m.Close()
+	if _, err := m.PredictPrompts(x, ts, prompts); err == nil || !strings.Contains(err.Error(), "closed") {
+		t.Errorf("Predict after Close: want an error saying the model was closed, got %v", err)
 	}
 	if _, err := m.Predict(batch(2, 1, 3, 4), ts[:2], nil); err == nil || !strings.Contains(err.Error(), "the model wants B x 1 x 4 x 3") {
 		t.Errorf("wrong size: %v", err)

@@ -73,12 +73,15 @@ func (m *Model) Session() (*ort.Session, error) {
 }
 
 // Close releases the model's ONNX Runtime session, if one was created (see
-// ort.Session.Release). The Model must not be used afterwards.
+// ort.Session.Release). It must not run concurrently with other methods;
+// afterwards Predict and Session return an error.
 func (m *Model) Close() {
+	m.sessOnce.Do(func() {}) // a later Session must not create one
 	if m.sess != nil {
 		m.sess.Release()
 		m.sess = nil
 	}
+	m.sessErr = fmt.Errorf("modelfile: %s: the model was closed", m.Dir)
 }
 
 func (m *Model) checkGraph(s *ort.Session) error {

@@ -140,6 +140,7 @@ func TestWriteUNetDirRunsThroughPredictor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(m.Close)
 	if err := ort.Init(); errors.Is(err, ort.ErrNoLibrary) {
 		t.Skipf("ONNX Runtime not installed: %v", err)
 	}

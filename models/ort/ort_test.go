@@ -67,6 +67,9 @@ func TestSessionsAreSharedAndChecked(t *testing.T) {
 	}
 	s2, _ := ort.Load(p2, nil)
 	s3, _ := ort.Load(p3, nil)
+	defer s1.Release()
+	defer s2.Release()
+	defer s3.Release()
 	if s1 != s2 || s1 == s3 {
 		t.Fatalf("same bytes must share a session, different bytes must not: %p %p %p", s1, s2, s3)
 	}

@@ -75,7 +75,8 @@ type Session struct {
 // IdleSessions is how many sessions that no caller holds stay loaded, most
 // recently released first, so that the next stage using the same model
 // finds its session ready. Older idle sessions are destroyed, which returns
-// their memory (a UNet session holds a few hundred MB of buffers).
+// their memory (a UNet session holds a few hundred MB of buffers). Set it
+// before the first Load.
 var IdleSessions = 2
 
 var (
@@ -123,7 +124,9 @@ func Load(path string, opts *Options) (*Session, error) {
 
 // Release gives back one Load of the session. When no caller holds it, the
 // session joins the idle sessions; beyond IdleSessions of those, the least
-// recently released is destroyed. The caller must not use s afterwards.
+// recently released is destroyed. The caller must not use s afterwards: Run
+// on a destroyed session returns an error, but a Run still in flight when
+// its session is destroyed is undefined behaviour.
 func (s *Session) Release() {
 	cacheMu.Lock()
 	defer cacheMu.Unlock()

@@ -69,6 +69,7 @@ func open(t *testing.T, dir string) *modelfile.Model {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(m.Close)
 	return m
 }
 
