@@ -198,6 +198,27 @@ func TestState(t *testing.T) {
 	if dir, _ := s.Load("epoch"); dir == "" {
 		t.Fatal("a failed Save removed the earlier state")
 	}
+	// A Save killed after moving the old state aside, before publishing the
+	// new one, leaves only <name>.previous: Load uses it, and the next Save
+	// replaces it.
+	dir, _ = s.Load("epoch")
+	if err := os.Rename(dir, dir+previousSuffix); err != nil {
+		t.Fatal(err)
+	}
+	dir, ok = s.Load("epoch")
+	if b, _ := os.ReadFile(filepath.Join(dir, "n")); !ok || string(b) != "2" {
+		t.Fatalf("state after a killed Save = %q, %v; want the previous one", b, ok)
+	}
+	if err := s.Save("epoch", func(dir string) error { return os.WriteFile(filepath.Join(dir, "n"), []byte("3"), 0o644) }); err != nil {
+		t.Fatal(err)
+	}
+	dir, ok = s.Load("epoch")
+	if b, _ := os.ReadFile(filepath.Join(dir, "n")); !ok || string(b) != "3" {
+		t.Fatalf("state = %q, %v; want the last saved", b, ok)
+	}
+	if _, err := os.Stat(dir + previousSuffix); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the previous state was left behind: %v", err)
+	}
 	if err := c.DropState(key(0)); err != nil {
 		t.Fatal(err)
 	}

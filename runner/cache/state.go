@@ -11,9 +11,15 @@ import (
 
 const stateTempPrefix = "state-"
 
+// previousSuffix names the state that a Save is replacing while the new one
+// is put in place: <name>.previous.
+const previousSuffix = ".previous"
+
 // State returns the resumable-state store of key (see stages.State). Each
 // named state is a directory <dir>/state/<key>/<name>/, published by an
-// atomic rename; Save should be called while holding the key's lock.
+// atomic rename; the state it replaces stays as <name>.previous until then,
+// so a run killed at any moment leaves one whole state to resume from. Save
+// should be called while holding the key's lock.
 func (c *Cache) State(key string) stages.State {
 	return &stateStore{c: c, key: key}
 }
@@ -38,14 +44,15 @@ func (s *stateStore) path(name string) string {
 	return filepath.Join(s.c.dir, "state", s.key, url.PathEscape(name))
 }
 
-// Load implements stages.State.
+// Load implements stages.State. It falls back to the previous state when a
+// Save was killed between moving it aside and publishing the new one.
 func (s *stateStore) Load(name string) (string, bool) {
-	p := s.path(name)
-	info, err := os.Stat(p)
-	if err != nil || !info.IsDir() {
-		return "", false
+	for _, p := range []string{s.path(name), s.path(name) + previousSuffix} {
+		if info, err := os.Stat(p); err == nil && info.IsDir() {
+			return p, true
+		}
 	}
-	return p, true
+	return "", false
 }
 
 // Save implements stages.State.
@@ -65,18 +72,28 @@ func (s *stateStore) Save(name string, fill func(dir string) error) error {
 		return fail(err)
 	}
 	dst := s.path(name)
+	prev := dst + previousSuffix
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return fail(err)
 	}
+	// With dst in place, a previous state is a leftover of a killed Save;
+	// without it, the previous state is the only one and stays until the new
+	// one is published.
 	if _, err := os.Stat(dst); err == nil {
-		if err := s.c.trash(dst, "old-"); err != nil {
+		if err := s.c.trash(prev, "old-"); err != nil {
+			return fail(err)
+		}
+		if err := os.Rename(dst, prev); err != nil {
 			return fail(err)
 		}
 	}
 	if err := os.Rename(tmp, dst); err != nil {
 		return fail(err)
 	}
-	return syncFile(filepath.Dir(dst))
+	if err := syncFile(filepath.Dir(dst)); err != nil {
+		return err
+	}
+	return s.c.trash(prev, "old-")
 }
 
 // syncTree syncs every file and directory below root, root included.
