@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"difflab/models/safetensors"
@@ -12,11 +13,17 @@ import (
 	"difflab/stages/artifact"
 )
 
-// Checkpoint is the state of a training run after a whole number of
-// epochs: enough to resume it exactly.
+// Checkpoint is the state of a training run after Epoch whole epochs and
+// Step steps of the next one: enough to resume it exactly.
 type Checkpoint struct {
 	// Epoch is the number of epochs done.
 	Epoch int
+	// Step is the number of steps of epoch Epoch+1 done; 0 at an epoch's
+	// end.
+	Step int
+	// RNG is the state of that epoch's random source after Step steps (nil
+	// when Step is 0).
+	RNG []byte
 	// Weights are the UNet's parameters and BatchNorm running statistics.
 	Weights unet.Weights
 	// Adam is the optimiser state (nil before the first step).
@@ -35,6 +42,8 @@ const (
 
 type state struct {
 	Epoch     int       `json:"epoch"`
+	Step      int       `json:"step,omitempty"`
+	RNG       []byte    `json:"rng,omitempty"`
 	AdamSteps int       `json:"adam_steps"`
 	LossIter  []float64 `json:"loss_iter"`
 	LossEpoch []float64 `json:"loss_epoch"`
@@ -49,7 +58,7 @@ func (c *Checkpoint) Save(dir string) error {
 	if err := c.Weights.Save(filepath.Join(dir, weightsFile)); err != nil {
 		return err
 	}
-	st := state{Epoch: c.Epoch, LossIter: c.LossIter, LossEpoch: c.LossEpoch}
+	st := state{Epoch: c.Epoch, Step: c.Step, RNG: c.RNG, LossIter: c.LossIter, LossEpoch: c.LossEpoch}
 	if c.Adam != nil {
 		st.AdamSteps = c.Adam.Steps
 		moments := map[string]*artifact.Tensor{}
@@ -83,7 +92,7 @@ func LoadCheckpoint(dir string, cfg unet.Config) (*Checkpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Checkpoint{Epoch: st.Epoch, Weights: w, LossIter: st.LossIter, LossEpoch: st.LossEpoch}
+	c := &Checkpoint{Epoch: st.Epoch, Step: st.Step, RNG: st.RNG, Weights: w, LossIter: st.LossIter, LossEpoch: st.LossEpoch}
 	if st.AdamSteps > 0 {
 		t, _, err := safetensors.ReadFile(filepath.Join(dir, adamFile))
 		if err != nil {
@@ -104,8 +113,22 @@ func LoadCheckpoint(dir string, cfg unet.Config) (*Checkpoint, error) {
 	return c, nil
 }
 
+// check reports a checkpoint that cannot resume a run of opt over data.
+func (c *Checkpoint) check(opt Options, data *Dataset) error {
+	if c.Epoch > opt.Epochs || c.Epoch == opt.Epochs && c.Step > 0 {
+		return fmt.Errorf("checkpoint of epoch %d step %d is past the last epoch %d", c.Epoch, c.Step, opt.Epochs)
+	}
+	if steps := opt.StepsPerEpoch(data.N); c.Step < 0 || c.Step >= steps {
+		return fmt.Errorf("checkpoint at step %d does not fit an epoch of %d steps", c.Step, steps)
+	}
+	if c.Step > 0 && (c.RNG == nil || len(c.LossIter) < c.Step) {
+		return fmt.Errorf("checkpoint at step %d lacks its random state or losses", c.Step)
+	}
+	return nil
+}
+
 func (c *Checkpoint) clone() *Checkpoint {
-	d := &Checkpoint{Epoch: c.Epoch, Weights: c.Weights.Clone(),
+	d := &Checkpoint{Epoch: c.Epoch, Step: c.Step, RNG: slices.Clone(c.RNG), Weights: c.Weights.Clone(),
 		LossIter: append([]float64(nil), c.LossIter...), LossEpoch: append([]float64(nil), c.LossEpoch...)}
 	if c.Adam != nil {
 		d.Adam = c.Adam.clone()

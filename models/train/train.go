@@ -110,18 +110,23 @@ type Progress struct {
 	ETA time.Duration
 }
 
-// Hooks receive what a training run produces while it runs. Either may be
+// Hooks receive what a training run produces while it runs. Any may be
 // nil.
 type Hooks struct {
 	Progress func(Progress)
 	// Epoch receives the checkpoint after each epoch; an error stops
 	// training.
 	Epoch func(*Checkpoint) error
+	// Midway receives a checkpoint inside an epoch once MidwayEvery has
+	// passed since the run started or since the last checkpoint, so that a
+	// long epoch can be resumed where it stopped; an error stops training.
+	Midway      func(*Checkpoint) error
+	MidwayEvery time.Duration
 }
 
 // Train trains a UNet on data with task and returns the checkpoint of the
-// last epoch. It starts from the checkpoint from (its epoch done) or, when
-// from is nil, from unet.Init(opt.Net, opt.Seed).
+// last epoch. It starts from the checkpoint from (after its epoch and step)
+// or, when from is nil, from unet.Init(opt.Net, opt.Seed).
 func Train(ctx context.Context, opt Options, data *Dataset, task Task, from *Checkpoint, hooks Hooks) (*Checkpoint, error) {
 	if err := opt.Check(data); err != nil {
 		return nil, err
@@ -138,8 +143,8 @@ func Train(ctx context.Context, opt Options, data *Dataset, task Task, from *Che
 		if err := ck.Weights.Check(opt.Net); err != nil {
 			return nil, fmt.Errorf("train: resuming: %w", err)
 		}
-		if ck.Epoch > opt.Epochs {
-			return nil, fmt.Errorf("train: checkpoint of epoch %d is past the last epoch %d", ck.Epoch, opt.Epochs)
+		if err := ck.check(opt, data); err != nil {
+			return nil, fmt.Errorf("train: resuming: %w", err)
 		}
 	}
 	if ck.Epoch == opt.Epochs {
@@ -150,14 +155,27 @@ func Train(ctx context.Context, opt Options, data *Dataset, task Task, from *Che
 		return nil, err
 	}
 	steps := opt.StepsPerEpoch(data.N)
-	todo := (opt.Epochs - ck.Epoch) * steps
+	todo := (opt.Epochs-ck.Epoch)*steps - ck.Step
 	start, done := time.Now(), 0
+	saved := start
 	for e := ck.Epoch + 1; e <= opt.Epochs; e++ {
-		rng := rand.New(rand.NewPCG(opt.Seed, uint64(e)))
+		src := rand.NewPCG(opt.Seed, uint64(e))
+		rng := rand.New(src)
 		perm := rng.Perm(data.N)
 		lr := opt.LRAt(e)
-		sum := 0.0
-		for s := 0; s < steps; s++ {
+		first, sum := 0, 0.0
+		if ck.Step > 0 {
+			// Resume inside the epoch: the permutation is drawn again, the
+			// source continues from the saved state.
+			if err := src.UnmarshalBinary(ck.RNG); err != nil {
+				return nil, fmt.Errorf("train: resuming: random state: %w", err)
+			}
+			first = ck.Step
+			for _, l := range ck.LossIter[len(ck.LossIter)-first:] {
+				sum += l
+			}
+		}
+		for s := first; s < steps; s++ {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
@@ -178,8 +196,18 @@ func Train(ctx context.Context, opt Options, data *Dataset, task Task, from *Che
 					ImagesPerSec: float64(done*opt.Batch) / el.Seconds(),
 					ETA:          time.Duration(float64(el) / float64(done) * float64(todo-done))})
 			}
+			if hooks.Midway != nil && s+1 < steps && time.Since(saved) >= hooks.MidwayEvery {
+				ck.Step, ck.Weights, ck.Adam = s+1, tr.net.Weights(), tr.adam.clone()
+				if ck.RNG, err = src.MarshalBinary(); err != nil {
+					return nil, err
+				}
+				if err := hooks.Midway(ck.clone()); err != nil {
+					return nil, err
+				}
+				saved = time.Now()
+			}
 		}
-		ck.Epoch = e
+		ck.Epoch, ck.Step, ck.RNG = e, 0, nil
 		ck.LossEpoch = append(ck.LossEpoch, sum/float64(steps))
 		ck.Weights = tr.net.Weights()
 		ck.Adam = tr.adam.clone()

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
+	"time"
 
 	"difflab/models/unet"
 )
@@ -91,6 +93,39 @@ func TestDeterministicAndResumable(t *testing.T) {
 		t.Fatal(err)
 	}
 	same(t, "resumed run", a, c)
+
+	// Stop inside epoch 2, after its first step (blobs(48) makes 3 steps per
+	// epoch), and resume from there.
+	_, err = Train(context.Background(), opt, data, task, ck, Hooks{MidwayEvery: time.Nanosecond,
+		Midway: func(ck *Checkpoint) error {
+			if err := ck.Save(dir); err != nil {
+				return err
+			}
+			return stop
+		}})
+	if !errors.Is(err, stop) {
+		t.Fatalf("run interrupted inside an epoch: %v", err)
+	}
+	mid, err := LoadCheckpoint(dir, opt.Net)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mid.Epoch != 1 || mid.Step != 1 || mid.Adam.Steps != 4 || len(mid.LossIter) != 4 {
+		t.Fatalf("midway checkpoint at epoch %d step %d, %d optimiser steps, %d losses; want 1, 1, 4, 4",
+			mid.Epoch, mid.Step, mid.Adam.Steps, len(mid.LossIter))
+	}
+	m, err := Train(context.Background(), opt, data, task, mid, Hooks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	same(t, "run resumed inside an epoch", a, m)
+	if m.LossEpoch[1] != a.LossEpoch[1] {
+		t.Errorf("resumed epoch 2 mean loss %v, want %v", m.LossEpoch[1], a.LossEpoch[1])
+	}
+	mid.Step = 3
+	if _, err := Train(context.Background(), opt, data, task, mid, Hooks{}); err == nil || !strings.Contains(err.Error(), "step 3") {
+		t.Errorf("checkpoint past its epoch's end: err = %v", err)
+	}
 
 	other := opt
 	other.Seed++

@@ -13,10 +13,11 @@
 //
 // # Resuming
 //
-// After each epoch the stage saves a checkpoint (weights, optimiser state,
-// losses and the kept epoch directories) in its resumable state, so a
-// killed run continues from the last finished epoch and ends with the same
-// outputs as a run that never stopped.
+// After each epoch, and every ten minutes inside an epoch, the stage saves
+// a checkpoint (weights, optimiser state, random state, losses and the kept
+// epoch directories) in its resumable state, so a killed run continues from
+// its last checkpoint and ends with the same outputs as a run that never
+// stopped.
 package train
 
 import (

@@ -121,6 +121,10 @@ const (
 	stateModelDir = "model"
 )
 
+// midwayEvery is how often a training stage also saves its state inside an
+// epoch, so that a stopped run loses at most this much work.
+const midwayEvery = 10 * time.Minute
+
 func run(ctx *stages.Context, j job) error {
 	p := ctx.Params
 	opt := train.Options{Net: j.net, Epochs: p.Int("epochs"), Batch: p.Int("batch"), LR: p.Float("lr"),
@@ -145,8 +149,21 @@ func run(ctx *stages.Context, j job) error {
 			if err := os.CopyFS(out, os.DirFS(filepath.Join(dir, stateModelDir))); err != nil {
 				return fmt.Errorf("resuming from the saved checkpoint: %w", err)
 			}
-			ctx.Log.Info().Int("epoch", from.Epoch).Msg("resuming training")
+			ctx.Log.Info().Int("epoch", from.Epoch).Int("step", from.Step).Msg("resuming training")
 		}
+	}
+	// save keeps ck and the epoch directories written so far as the
+	// resumable state.
+	save := func(ck *train.Checkpoint) error {
+		if ctx.State == nil {
+			return nil
+		}
+		return ctx.State.Save(stateName, func(dir string) error {
+			if err := ck.Save(filepath.Join(dir, stateTrainDir)); err != nil {
+				return err
+			}
+			return os.CopyFS(filepath.Join(dir, stateModelDir), os.DirFS(out))
+		})
 	}
 	steps := opt.StepsPerEpoch(ds.N)
 	total := opt.Epochs * steps
@@ -168,16 +185,13 @@ func run(ctx *stages.Context, j job) error {
 					return err
 				}
 			}
-			if ctx.State == nil {
-				return nil
-			}
-			return ctx.State.Save(stateName, func(dir string) error {
-				if err := ck.Save(filepath.Join(dir, stateTrainDir)); err != nil {
-					return err
-				}
-				return os.CopyFS(filepath.Join(dir, stateModelDir), os.DirFS(out))
-			})
+			return save(ck)
 		},
+		Midway: func(ck *train.Checkpoint) error {
+			ctx.Log.Info().Int("epoch", ck.Epoch+1).Int("step", ck.Step).Msg("checkpoint saved")
+			return save(ck)
+		},
+		MidwayEvery: midwayEvery,
 	}
 	ck, err := train.Train(ctx, opt, ds, j.task, from, hooks)
 	if err != nil {
