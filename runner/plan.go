@@ -40,7 +40,8 @@ func Plan(g *experiment.Graph, opts Options) (*Summary, error) {
 	return s, nil
 }
 
-// why returns why n would run, or "" if its entry is valid.
+// why returns why n would run, or "" if its entry is valid. It says so
+// when the run would continue from resumable state.
 func (r *run) why(n *experiment.Node) string {
 	key := r.keys[n].Key
 	if r.opts.Force && (r.direct == nil || r.direct[n]) {
@@ -50,6 +51,16 @@ func (r *run) why(n *experiment.Node) string {
 	if err == nil {
 		return ""
 	}
+	reason := r.missing(n, key, err)
+	if r.c.HasState(key) {
+		reason += "; resumes from its saved state"
+	}
+	return reason
+}
+
+// missing describes the missing or invalid entry of n's key, with the
+// error Get returned for it.
+func (r *run) missing(n *experiment.Node, key string, err error) string {
 	var miss *cache.MissError
 	if errors.As(err, &miss) && miss.Bad() {
 		return "entry invalid: " + miss.Err.Error()

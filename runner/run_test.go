@@ -467,6 +467,13 @@ func TestStateResumes(t *testing.T) {
 	if s.Failed != 1 {
 		t.Fatalf("first run: %+v", s)
 	}
+	p, err := Plan(g.g, e.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := result(t, p, "train").Reason; !strings.HasSuffix(r, "; resumes from its saved state") {
+		t.Fatalf("plan after a failed run with state: %q", r)
+	}
 	s = e.run(g)
 	en, err := e.c.Get(result(t, s, "train").Key, false)
 	if err != nil {

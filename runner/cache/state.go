@@ -33,6 +33,13 @@ func (c *Cache) DropState(key string) error {
 	return c.trash(filepath.Join(c.dir, "state", key), "old-")
 }
 
+// HasState reports whether key has resumable state saved, which its next
+// run continues from (unless forced).
+func (c *Cache) HasState(key string) bool {
+	names, err := os.ReadDir(filepath.Join(c.dir, "state", key))
+	return err == nil && len(names) > 0
+}
+
 type stateStore struct {
 	c   *Cache
 	key string
