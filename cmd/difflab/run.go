@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"difflab/runner"
+	"difflab/runner/experiment"
 )
 
 func init() {
@@ -64,35 +65,54 @@ func (f *runFlags) options() (runner.Options, zerolog.Logger, bool) {
 	return o, log, true
 }
 
-func cmdRun(args []string) int {
-	fs := newFlagSet("run", "[PATH...]", "Run the experiments in PATH (files or directories; default experiments/).\n"+
-		"Stages with a valid cache entry are not recomputed; every stage's outputs are\n"+
-		"copied to <results>/<experiment path without .yaml>/<stage>/.")
+// runSetup is what run and plan share: their flags, the experiment graph
+// and the runner options.
+type runSetup struct {
+	flags *runFlags
+	graph *experiment.Graph
+	opts  runner.Options
+	log   zerolog.Logger
+}
+
+// setUpRun parses the flags of command name, loads the experiments and
+// opens the cache; on failure it returns nil and the exit status.
+func setUpRun(name, doc string, args []string) (*runSetup, int) {
+	fs := newFlagSet(name, "[PATH...]", doc)
 	f := addRunFlags(fs)
 	paths, code, ok := parseArgs(fs, args)
 	if !ok {
-		return code
+		return nil, code
 	}
 	g, code := loadGraph(paths, f.load)
 	if g == nil {
-		return code
+		return nil, code
 	}
 	opts, log, ok := f.options()
 	if !ok {
-		return exitError
+		return nil, exitError
+	}
+	return &runSetup{flags: f, graph: g, opts: opts, log: log}, exitOK
+}
+
+func cmdRun(args []string) int {
+	r, code := setUpRun("run", "Run the experiments in PATH (files or directories; default experiments/).\n"+
+		"Stages with a valid cache entry are not recomputed; every stage's outputs are\n"+
+		"copied to <results>/<experiment path without .yaml>/<stage>/.", args)
+	if r == nil {
+		return code
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {
 		<-ctx.Done()
 		stop() // a second Ctrl-C kills at once
-		log.Warn().Msg("interrupted: stopping stages (press Ctrl-C again to kill)")
+		r.log.Warn().Msg("interrupted: stopping stages (press Ctrl-C again to kill)")
 	}()
-	s, err := runner.Run(ctx, g, opts)
+	s, err := runner.Run(ctx, r.graph, r.opts)
 	if err != nil {
 		return runError(err)
 	}
-	printSummary(stdout, s, f.json, f.log.verbose, false)
+	printSummary(stdout, s, r.flags.json, r.flags.log.verbose, false)
 	switch {
 	case s.Interrupted:
 		return exitInterrupted
@@ -103,27 +123,17 @@ func cmdRun(args []string) int {
 }
 
 func cmdPlan(args []string) int {
-	fs := newFlagSet("plan", "[PATH...]", "Say, for every stage of the experiments in PATH, whether its result is cached\n"+
+	r, code := setUpRun("plan", "Say, for every stage of the experiments in PATH, whether its result is cached\n"+
 		"or it would run, and why: no entry, an invalid entry, or which parameter, input\n"+
-		"or file changed since its last run.")
-	f := addRunFlags(fs)
-	paths, code, ok := parseArgs(fs, args)
-	if !ok {
+		"or file changed since its last run (and whether it resumes from saved state).", args)
+	if r == nil {
 		return code
 	}
-	g, code := loadGraph(paths, f.load)
-	if g == nil {
-		return code
-	}
-	opts, _, ok := f.options()
-	if !ok {
-		return exitError
-	}
-	s, err := runner.Plan(g, opts)
+	s, err := runner.Plan(r.graph, r.opts)
 	if err != nil {
 		return runError(err)
 	}
-	printSummary(stdout, s, f.json, true, true)
+	printSummary(stdout, s, r.flags.json, true, true)
 	return exitOK
 }
 
