@@ -144,6 +144,24 @@ func init() {
 		},
 	})
 	stages.Register(&stages.Kind{
+		Name: "test.model", Doc: "writes a model directory and a text", Version: 1,
+		Outputs: []stages.Port{{Name: "model", Type: artifact.TypeModel}, {Name: "text", Type: artifact.TypeText}},
+		Run: func(ctx *stages.Context) error {
+			count(ctx)
+			dir := filepath.Join(ctx.Workdir, "model")
+			if err := os.MkdirAll(filepath.Join(dir, "epoch_001"), 0o755); err != nil {
+				return err
+			}
+			if err := os.WriteFile(filepath.Join(dir, "epoch_001", "weights.bin"), []byte("weights"), 0o644); err != nil {
+				return err
+			}
+			if err := ctx.Output("model", &artifact.Model{Dir: dir}); err != nil {
+				return err
+			}
+			return ctx.Output("text", artifact.Text("notes"))
+		},
+	})
+	stages.Register(&stages.Kind{
 		Name: "test.resume", Doc: "fails after saving state the first time, resumes the second", Version: 1,
 		Outputs: []stages.Port{{Name: "text", Type: artifact.TypeText}},
 		Run: func(ctx *stages.Context) error {

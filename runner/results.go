@@ -3,7 +3,6 @@ package runner
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -69,7 +68,13 @@ func publishResults(results string, n *experiment.Node, e *cache.Entry) ([]strin
 		ro := cache.Output{Name: o.Name, Type: o.Type}
 		for _, f := range o.Files {
 			to := filepath.Join(tmp, filepath.FromSlash(f.Path))
-			if err := copyFile(filepath.Join(e.OutDir, filepath.FromSlash(f.Path)), to); err != nil {
+			// Model directories can be gigabytes: they are linked to the
+			// cache entry, not copied, where the file system allows.
+			place := artifact.CopyFile
+			if o.Type == artifact.TypeModel {
+				place = artifact.LinkOrCopy
+			}
+			if err := place(filepath.Join(e.OutDir, filepath.FromSlash(f.Path)), to); err != nil {
 				return nil, err
 			}
 			st, err := os.Stat(to)
@@ -153,24 +158,4 @@ func LoadResult(dir, name string) (artifact.Artifact, error) {
 		names = append(names, o.Name)
 	}
 	return nil, fmt.Errorf("%s has no output %q (outputs: %s)", dir, name, strings.Join(names, ", "))
-}
-
-func copyFile(from, to string) error {
-	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
-		return err
-	}
-	in, err := os.Open(from)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.Create(to)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(out, in)
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

@@ -487,6 +487,34 @@ func TestStateResumes(t *testing.T) {
 	}
 }
 
+func TestModelFilesAreLinked(t *testing.T) {
+	e := newEnv(t)
+	g := newGraph("m.yaml")
+	g.add("m", "test.model", nil)
+	s := e.run(g)
+	en, err := e.c.Get(result(t, s, "m").Key, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same := func(rel string) bool {
+		a, err := os.Stat(filepath.Join(en.OutDir, rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.Stat(filepath.Join(ResultDir(e.results, "m.yaml", "m"), rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return os.SameFile(a, b)
+	}
+	if !same("model/epoch_001/weights.bin") {
+		t.Error("the results folder holds a copy of the model file, not a link to the cache entry")
+	}
+	if same("text.txt") {
+		t.Error("the results folder links a text output, which a user may edit")
+	}
+}
+
 func TestProgressIsRateLimited(t *testing.T) {
 	var buf bytes.Buffer
 	now := time.Unix(0, 0)

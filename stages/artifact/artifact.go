@@ -24,6 +24,7 @@ package artifact
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -89,4 +90,39 @@ func writeFile(dir, rel string, data []byte) error {
 		return err
 	}
 	return os.WriteFile(p, data, 0o644)
+}
+
+// LinkOrCopy makes to a hard link to from, creating parent directories, or
+// a copy where the file system cannot link (another device, say). Use it
+// for files that are never modified in place: the two names share the data.
+func LinkOrCopy(from, to string) error {
+	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+		return err
+	}
+	if err := os.Link(from, to); err == nil {
+		return nil
+	}
+	return CopyFile(from, to)
+}
+
+// CopyFile copies the file from to to, streaming, creating parent
+// directories and replacing an existing file.
+func CopyFile(from, to string) error {
+	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+		return err
+	}
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(to)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, in)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

@@ -210,7 +210,9 @@ type Model struct {
 // Type implements Artifact.
 func (m *Model) Type() Type { return TypeModel }
 
-// Save implements Artifact: it copies the directory tree to <name>/.
+// Save implements Artifact: it puts the directory tree at <name>/, each
+// file hard-linked where the file system allows (model files are large and
+// never modified in place) and copied otherwise.
 func (m *Model) Save(dir, name string) ([]string, error) {
 	var files []string
 	err := filepath.Walk(m.Dir, func(p string, info os.FileInfo, err error) error {
@@ -221,13 +223,9 @@ func (m *Model) Save(dir, name string) ([]string, error) {
 		if err != nil {
 			return err
 		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
 		out := filepath.Join(name, rel)
 		files = append(files, out)
-		return writeFile(dir, out, b)
+		return LinkOrCopy(p, filepath.Join(dir, out))
 	})
 	sort.Strings(files)
 	return files, err
