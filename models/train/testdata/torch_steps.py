@@ -2,7 +2,8 @@
 """Writes torch_steps.safetensors: golden training steps of the Part B UNet from the PyTorch
 reference (../../../../shared/reference/torch_unet.py), for models/train's TestStepsAgainstPyTorch.
 
-Needs Debian's python3-torch (reference only). Run from this directory:
+Needs Debian's python3-torch (reference only) and models/unet/testdata/torch_golden.py (its writer).
+Run from this directory:
 
   /usr/bin/python3 torch_steps.py /path/to/torch_unet.py
 
@@ -12,12 +13,19 @@ Two cases, D = 4, batch 4, 28 x 28, each trained for STEPS Adam steps (lr 1e-2) 
 unconditional row. Each case holds the initial state_dict under "<case>init.<name>", the inputs of
 every step under "<case>step<k>.x", ".t", ".target" (and ".c"), the loss of every step under
 "<case>loss", and the state_dict after the last step under "<case>final.<name>"."""
-import importlib.util, json, struct, sys
+import importlib.util, os, sys
 import torch
 
-spec = importlib.util.spec_from_file_location("torch_unet", sys.argv[1])
-ref = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(ref)
+
+def load(name, path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+ref = load("torch_unet", sys.argv[1])
+golden = load("torch_golden", os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../unet/testdata/torch_golden.py"))
 
 STEPS, B, LR = 4, 4, 1e-2
 
@@ -73,13 +81,4 @@ torch.manual_seed(0)
 tensors = case("time/", TimeCondUNet(4), 0, False)
 tensors.update(case("class/", ref.ClassCondUNet(4), 0.5, True))
 
-header, blobs, off = {}, [], 0
-for k in sorted(tensors):
-    data = tensors[k].detach().float().contiguous().numpy().astype("<f4").tobytes()
-    header[k] = {"dtype": "F32", "shape": list(tensors[k].shape), "data_offsets": [off, off + len(data)]}
-    blobs.append(data)
-    off += len(data)
-h = json.dumps(header, separators=(",", ":")).encode()
-h += b" " * (-len(h) % 8)
-with open("torch_steps.safetensors", "wb") as f:
-    f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+golden.write_safetensors("torch_steps.safetensors", tensors)
