@@ -69,22 +69,30 @@ func TestDeterministicAndResumable(t *testing.T) {
 	}
 	same(t, "second run", a, b)
 
-	// Stop after epoch 1, save and load the checkpoint, resume.
-	stop := errors.New("stop")
+	// interrupt trains from the checkpoint from until save, set in hooks as
+	// Epoch or Midway, stops the run; it returns the checkpoint save wrote.
 	dir := t.TempDir()
-	_, err = Train(context.Background(), opt, data, task, nil, Hooks{Epoch: func(ck *Checkpoint) error {
+	stop := errors.New("stop")
+	save := func(ck *Checkpoint) error {
 		if err := ck.Save(dir); err != nil {
 			return err
 		}
 		return stop
-	}})
-	if !errors.Is(err, stop) {
-		t.Fatalf("interrupted run: %v", err)
 	}
-	ck, err := LoadCheckpoint(dir, opt.Net)
-	if err != nil {
-		t.Fatal(err)
+	interrupt := func(what string, from *Checkpoint, hooks Hooks) *Checkpoint {
+		t.Helper()
+		if _, err := Train(context.Background(), opt, data, task, from, hooks); !errors.Is(err, stop) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		ck, err := LoadCheckpoint(dir, opt.Net)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ck
 	}
+
+	// Stop after epoch 1, save and load the checkpoint, resume.
+	ck := interrupt("run stopped after an epoch", nil, Hooks{Epoch: save})
 	if ck.Epoch != 1 || ck.Adam == nil || ck.Adam.Steps != 3 {
 		t.Fatalf("checkpoint at epoch %d with optimiser %+v", ck.Epoch, ck.Adam)
 	}
@@ -96,20 +104,7 @@ func TestDeterministicAndResumable(t *testing.T) {
 
 	// Stop inside epoch 2, after its first step (blobs(48) makes 3 steps per
 	// epoch), and resume from there.
-	_, err = Train(context.Background(), opt, data, task, ck, Hooks{MidwayEvery: time.Nanosecond,
-		Midway: func(ck *Checkpoint) error {
-			if err := ck.Save(dir); err != nil {
-				return err
-			}
-			return stop
-		}})
-	if !errors.Is(err, stop) {
-		t.Fatalf("run interrupted inside an epoch: %v", err)
-	}
-	mid, err := LoadCheckpoint(dir, opt.Net)
-	if err != nil {
-		t.Fatal(err)
-	}
+	mid := interrupt("run stopped inside an epoch", ck, Hooks{Midway: save, MidwayEvery: time.Nanosecond})
 	if mid.Epoch != 1 || mid.Step != 1 || mid.Adam.Steps != 4 || len(mid.LossIter) != 4 {
 		t.Fatalf("midway checkpoint at epoch %d step %d, %d optimiser steps, %d losses; want 1, 1, 4, 4",
 			mid.Epoch, mid.Step, mid.Adam.Steps, len(mid.LossIter))
