@@ -57,7 +57,7 @@ func NewImages(n, c, h, w int, lo, hi float32) *Images {
 	return &Images{Tensor: *NewTensor(n, c, h, w), Lo: lo, Hi: hi}
 }
 
-// N, C, H and W report the batch's dimensions.
+// N reports the number of images.
 func (m *Images) N() int { return m.Shape[0] }
 
 // C reports the number of channels.
