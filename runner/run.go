@@ -490,7 +490,7 @@ func (r *run) produce(ctx context.Context, n *experiment.Node, key string, log z
 	defer os.RemoveAll(workdir)
 	sctx := &stages.Context{
 		Context: ctx, Kind: n.Kind, Stage: n.ID, Params: n.Params, In: in,
-		Log: log, Workdir: workdir, State: r.c.State(key),
+		Log: log, Workdir: workdir, State: r.c.State(key, n.Experiment.Path+" "+n.ID),
 		Progress: progressLogger(log, r.opts.ProgressEvery, time.Now),
 	}
 	log.Info().Str("key", cache.Short(key)).Msg("running")

@@ -474,6 +474,9 @@ func TestStateResumes(t *testing.T) {
 	if r := result(t, p, "train").Reason; !strings.HasSuffix(r, "; resumes from its saved state") {
 		t.Fatalf("plan after a failed run with state: %q", r)
 	}
+	if st, err := e.c.States(); err != nil || len(st) != 1 || st[0].Owner != "r.yaml train" {
+		t.Fatalf("states after a failed run: %+v, %v", st, err)
+	}
 	s = e.run(g)
 	en, err := e.c.Get(result(t, s, "train").Key, false)
 	if err != nil {
@@ -482,7 +485,7 @@ func TestStateResumes(t *testing.T) {
 	if a, _ := en.Load("text"); a != artifact.Text("resumed after epoch 1") {
 		t.Fatalf("second run did not resume: %v", a)
 	}
-	if _, ok := e.c.State(en.Key).Load("epoch"); ok {
+	if _, ok := e.c.State(en.Key, "").Load("epoch"); ok {
 		t.Fatal("state kept after the entry was published")
 	}
 }

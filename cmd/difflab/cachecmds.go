@@ -51,8 +51,12 @@ func cmdStatus(args []string) int {
 		}{st, entries})
 		return exitOK
 	}
-	fmt.Fprintf(stdout, "cache %s\n%d entries, %s\n%d resumable states, %s\n%d temporary directories\n",
-		st.Dir, st.Entries, size(st.Bytes), st.States, size(st.StateBytes), st.Temps)
+	fmt.Fprintf(stdout, "cache %s\n%d entries, %s\n%d resumable states, %s\n",
+		st.Dir, st.Entries, size(st.Bytes), st.States, size(st.StateBytes))
+	for _, s := range st.StateList {
+		fmt.Fprintf(stdout, "  %s  %9s  saved %s  %s\n", cache.Short(s.Key), size(s.Bytes), s.Saved.Local().Format(time.DateTime), s.Owner)
+	}
+	fmt.Fprintf(stdout, "%d temporary directories\n", st.Temps)
 	for _, e := range entries {
 		what := e.Experiment + " " + e.Stage + " (" + e.Kind + ")"
 		if e.Problem != "" {

@@ -179,7 +179,7 @@ func TestState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := c.State(key(0))
+	s := c.State(key(0), "e.yaml train")
 	if _, ok := s.Load("epoch"); ok {
 		t.Fatal("Load found state that was never saved")
 	}
@@ -219,6 +219,17 @@ func TestState(t *testing.T) {
 	if _, err := os.Stat(dir + previousSuffix); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the previous state was left behind: %v", err)
 	}
+	if err := s.Save(".owner", func(string) error { return nil }); err == nil {
+		t.Error("a state name starting with a dot was accepted")
+	}
+	st, err := c.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.States != 1 || len(st.StateList) != 1 || st.StateList[0].Key != key(0) || st.StateList[0].Owner != "e.yaml train" ||
+		st.StateList[0].Bytes < 1 || time.Since(st.StateList[0].Saved) > time.Minute {
+		t.Fatalf("status of one saved state: %+v", st)
+	}
 	if err := c.DropState(key(0)); err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +249,7 @@ func TestGC(t *testing.T) {
 	}
 	// Leftovers of a killed run, and state of a published key.
 	os.MkdirAll(filepath.Join(c.Root(), "tmp", entryTempPrefix+key(5)+"-123", "out"), 0o755)
-	c.State(key(0)).Save("x", func(string) error { return nil })
+	c.State(key(0), "").Save("x", func(string) error { return nil })
 	held, _ := c.Lock(context.Background(), key(2))
 
 	rep, err := c.GC(GCOptions{})

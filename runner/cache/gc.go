@@ -68,9 +68,11 @@ type Stats struct {
 	Dir     string `json:"dir"`
 	Entries int    `json:"entries"`
 	Bytes   int64  `json:"bytes"`
-	// States and StateBytes count resumable-state directories.
-	States     int   `json:"states"`
-	StateBytes int64 `json:"state_bytes"`
+	// States and StateBytes count resumable-state directories, which
+	// StateList describes.
+	States     int         `json:"states"`
+	StateBytes int64       `json:"state_bytes"`
+	StateList  []StateInfo `json:"state_list,omitempty"`
 	// Temps counts temporary directories (entries being written, or left by
 	// killed runs).
 	Temps int `json:"temps"`
@@ -86,11 +88,12 @@ func (c *Cache) Status() (*Stats, error) {
 	for _, in := range list {
 		st.Bytes += in.Bytes
 	}
-	if states, err := os.ReadDir(filepath.Join(c.dir, "state")); err == nil {
-		for _, s := range states {
-			st.States++
-			st.StateBytes += treeSize(filepath.Join(c.dir, "state", s.Name()))
-		}
+	if st.StateList, err = c.States(); err != nil {
+		return nil, err
+	}
+	for _, s := range st.StateList {
+		st.States++
+		st.StateBytes += s.Bytes
 	}
 	if temps, err := os.ReadDir(filepath.Join(c.dir, "tmp")); err == nil {
 		st.Temps = len(temps)
