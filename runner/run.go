@@ -579,15 +579,19 @@ func callRun(ctx *stages.Context) (err error) {
 
 // progressLogger returns a Progress function that logs at most one line per
 // interval (and always the last one) with the percentage done and the time
-// left, extrapolated from the time so far.
+// left, extrapolated from the progress since the first report (a resumed
+// stage's first report already counts the work done before it resumed).
 func progressLogger(log zerolog.Logger, every time.Duration, now func() time.Time) func(done, total int, detail string) {
 	var mu sync.Mutex
-	start := now()
-	var last time.Time
+	var first, last time.Time
+	var firstDone int
 	return func(done, total int, detail string) {
 		mu.Lock()
 		defer mu.Unlock()
 		t := now()
+		if first.IsZero() {
+			first, firstDone = t, done
+		}
 		if !last.IsZero() && t.Sub(last) < every && done < total {
 			return
 		}
@@ -595,8 +599,8 @@ func progressLogger(log zerolog.Logger, every time.Duration, now func() time.Tim
 		ev := log.Info().Int("done", done).Int("total", total)
 		if total > 0 {
 			ev = ev.Str("pct", fmt.Sprintf("%.0f%%", 100*float64(done)/float64(total)))
-			if done > 0 && done < total {
-				eta := time.Duration(float64(t.Sub(start)) * float64(total-done) / float64(done))
+			if done > firstDone && done < total {
+				eta := time.Duration(float64(t.Sub(first)) * float64(total-done) / float64(done-firstDone))
 				ev = ev.Str("eta", eta.Round(time.Second).String())
 			}
 		}

@@ -534,6 +534,18 @@ func TestProgressIsRateLimited(t *testing.T) {
 	if !strings.Contains(lines[1], `"pct":"30%"`) || !strings.Contains(lines[1], `"eta":"7s"`) {
 		t.Fatalf("second line %s", lines[1])
 	}
+
+	// A resumed stage starts at 50 of 100 and then does 1 per second.
+	buf.Reset()
+	p = progressLogger(zerolog.New(&buf), 2*time.Second, func() time.Time { return now })
+	for i := 50; i <= 52; i++ {
+		now = now.Add(time.Second)
+		p(i, 100, "step")
+	}
+	lines = strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 || strings.Contains(lines[0], "eta") || !strings.Contains(lines[1], `"eta":"48s"`) {
+		t.Fatalf("resumed progress:\n%s", buf.String())
+	}
 }
 
 func TestIdenticalNodesOfTwoExperimentsRunOnce(t *testing.T) {
