@@ -84,8 +84,13 @@ func (c *Cache) DropState(key string) error {
 // HasState reports whether key has resumable state saved, which its next
 // run continues from (unless forced).
 func (c *Cache) HasState(key string) bool {
-	names, err := os.ReadDir(filepath.Join(c.dir, "state", key))
-	return err == nil && len(names) > 0
+	names, _ := os.ReadDir(filepath.Join(c.dir, "state", key))
+	for _, n := range names {
+		if n.IsDir() {
+			return true
+		}
+	}
+	return false
 }
 
 type stateStore struct {
