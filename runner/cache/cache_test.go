@@ -236,6 +236,20 @@ func TestState(t *testing.T) {
 	if _, ok := s.Load("epoch"); ok {
 		t.Fatal("DropState left the state")
 	}
+	if c.HasState(key(0)) {
+		t.Fatal("HasState after DropState")
+	}
+	// An owner file without a saved state (a Save that failed late) is no
+	// state to resume from.
+	if err := os.MkdirAll(filepath.Join(c.Root(), "state", key(0)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(c.Root(), "state", key(0), ownerFile), []byte("e.yaml train\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if c.HasState(key(0)) {
+		t.Fatal("HasState with only an owner file")
+	}
 }
 
 func TestGC(t *testing.T) {
