@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -118,8 +119,9 @@ type Hooks struct {
 	// training.
 	Epoch func(*Checkpoint) error
 	// Midway receives a checkpoint inside an epoch once MidwayEvery has
-	// passed since the run started or since the last checkpoint, so that a
-	// long epoch can be resumed where it stopped; an error stops training.
+	// passed since the run started or since the last checkpoint, and when
+	// ctx stops the run inside an epoch, so that a long epoch can be resumed
+	// where it stopped; an error stops training.
 	Midway      func(*Checkpoint) error
 	MidwayEvery time.Duration
 }
@@ -158,12 +160,24 @@ func Train(ctx context.Context, opt Options, data *Dataset, task Task, from *Che
 	todo := (opt.Epochs-ck.Epoch)*steps - ck.Step
 	start, done := time.Now(), 0
 	saved := start
+	// midway hands Hooks.Midway the state after step steps of the current
+	// epoch, whose random source is src.
+	midway := func(step int, src *rand.PCG) error {
+		ck.Step, ck.Weights, ck.Adam = step, tr.net.Weights(), tr.adam.clone()
+		var err error
+		if ck.RNG, err = src.MarshalBinary(); err != nil {
+			return err
+		}
+		saved = time.Now()
+		return hooks.Midway(ck.clone())
+	}
 	for e := ck.Epoch + 1; e <= opt.Epochs; e++ {
 		src := rand.NewPCG(opt.Seed, uint64(e))
 		rng := rand.New(src)
 		perm := rng.Perm(data.N)
 		lr := opt.LRAt(e)
 		first, sum := 0, 0.0
+		unsaved := false // steps done since the last checkpoint of this epoch
 		if ck.Step > 0 {
 			// Resume inside the epoch: the permutation is drawn again, the
 			// source continues from the saved state.
@@ -177,6 +191,12 @@ func Train(ctx context.Context, opt Options, data *Dataset, task Task, from *Che
 		}
 		for s := first; s < steps; s++ {
 			if err := ctx.Err(); err != nil {
+				// Stopped: keep the work done since the last checkpoint.
+				if unsaved && hooks.Midway != nil {
+					if serr := midway(s, src); serr != nil {
+						return nil, errors.Join(err, serr)
+					}
+				}
 				return nil, err
 			}
 			tr.fill(rng, data, task, perm[s*opt.Batch:(s+1)*opt.Batch])
@@ -196,15 +216,12 @@ func Train(ctx context.Context, opt Options, data *Dataset, task Task, from *Che
 					ImagesPerSec: float64(done*opt.Batch) / el.Seconds(),
 					ETA:          time.Duration(float64(el) / float64(done) * float64(todo-done))})
 			}
+			unsaved = true
 			if hooks.Midway != nil && s+1 < steps && time.Since(saved) >= hooks.MidwayEvery {
-				ck.Step, ck.Weights, ck.Adam = s+1, tr.net.Weights(), tr.adam.clone()
-				if ck.RNG, err = src.MarshalBinary(); err != nil {
+				if err := midway(s+1, src); err != nil {
 					return nil, err
 				}
-				if err := hooks.Midway(ck.clone()); err != nil {
-					return nil, err
-				}
-				saved = time.Now()
+				unsaved = false
 			}
 		}
 		ck.Epoch, ck.Step, ck.RNG = e, 0, nil

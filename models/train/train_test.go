@@ -167,6 +167,37 @@ func TestProgressAndCancel(t *testing.T) {
 	}
 }
 
+func TestCancelSavesCheckpoint(t *testing.T) {
+	data := blobs(64)
+	opt := tinyOptions(unet.Time)
+	want, err := Train(context.Background(), opt, data, Flow{}, nil, Hooks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var saved []*Checkpoint
+	_, err = Train(ctx, opt, data, Flow{}, nil, Hooks{
+		Progress: func(p Progress) {
+			if p.Epoch == 2 && p.Step == 3 {
+				cancel()
+			}
+		},
+		Midway:      func(ck *Checkpoint) error { saved = append(saved, ck); return nil },
+		MidwayEvery: time.Hour,
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want cancellation", err)
+	}
+	if len(saved) != 1 || saved[0].Epoch != 1 || saved[0].Step != 3 {
+		t.Fatalf("checkpoints on cancellation: %+v", saved)
+	}
+	got, err := Train(context.Background(), opt, data, Flow{}, saved[0], Hooks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	same(t, "run resumed after cancellation", want, got)
+}
+
 func TestAdamFirstStep(t *testing.T) {
 	// The first Adam step moves each parameter by lr*g/(|g|+eps/sqrt(...)),
 	// that is by lr against the gradient's sign.
