@@ -14,10 +14,10 @@
 // # Resuming
 //
 // After each epoch, every ten minutes inside an epoch and when interrupted,
-// the stage saves a checkpoint (weights, optimiser state, random state, losses and the kept
-// epoch directories) in its resumable state, so a killed run continues from
-// its last checkpoint and ends with the same outputs as a run that never
-// stopped.
+// the stage saves a checkpoint (weights, optimiser state, random state,
+// losses and the kept epoch directories) in its resumable state, so a
+// killed run continues from its last checkpoint and ends with the same
+// outputs as a run that never stopped.
 package train
 
 import (
