@@ -59,5 +59,5 @@ test: setup
 # Run the Go benchmarks, then the PyTorch reference (Part B UNet, D = 64) on the same machine for comparison.
 bench: setup-reference
     go test -run '^$' -bench . -benchtime 3x ./...
-    # difflab's bench commands next to the PyTorch reference, when the reference script sits beside the repository.
-    if [ -f ../shared/reference/torch_unet.py ]; then {{bin}} bench sample --batch 80 --hidden 64 --json && /usr/bin/python3 ../shared/reference/torch_unet.py infer --batch 80 --hidden 64 && {{bin}} bench train --batch 256 --hidden 64 --json && /usr/bin/python3 ../shared/reference/torch_unet.py train --batch 256 --hidden 64; else echo "bench: ../shared/reference/torch_unet.py not found, PyTorch reference skipped"; fi
+    # difflab's bench commands next to the PyTorch reference, with their ratios (skipped without the reference script).
+    scripts/bench-reference.sh {{bin}}

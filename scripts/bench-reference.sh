@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# bench-reference.sh runs difflab's bench commands and the PyTorch reference
+# (../shared/reference/torch_unet.py) one after the other on this machine and
+# prints, for sampling and for training, both throughputs and their ratio.
+#
+# Usage: scripts/bench-reference.sh DIFFLAB_BINARY
+# Environment: HIDDEN (default 64), SAMPLE_BATCH (80), TRAIN_BATCH (256),
+# REFERENCE (the reference script's path).
+set -euo pipefail
+bin=${1:?usage: scripts/bench-reference.sh DIFFLAB_BINARY}
+ref=${REFERENCE:-../shared/reference/torch_unet.py}
+hidden=${HIDDEN:-64}
+if [ ! -f "$ref" ]; then
+    echo "bench: $ref not found, PyTorch reference skipped"
+    exit 0
+fi
+for mode in sample train; do
+    if [ "$mode" = sample ]; then batch=${SAMPLE_BATCH:-80} torch_mode=infer; else batch=${TRAIN_BATCH:-256} torch_mode=train; fi
+    ours=$("$bin" bench "$mode" --batch "$batch" --hidden "$hidden" --json)
+    echo "difflab $ours"
+    theirs=$(/usr/bin/python3 "$ref" "$torch_mode" --batch "$batch" --hidden "$hidden")
+    echo "pytorch $theirs"
+    /usr/bin/python3 -c '
+import json, sys
+mode, ours, theirs = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+a, b = ours["images_per_second"], theirs["images_per_second"]
+print(f"{mode}: difflab {a:.1f} img/s, PyTorch {b:.1f} img/s, difflab/PyTorch {a / b:.2f}x")
+' "$mode" "$ours" "$theirs"
+done
