@@ -149,7 +149,11 @@ func run(ctx *stages.Context, j job) error {
 			if err := os.CopyFS(out, os.DirFS(filepath.Join(dir, stateModelDir))); err != nil {
 				return fmt.Errorf("resuming from the saved checkpoint: %w", err)
 			}
-			ctx.Log.Info().Int("epoch", from.Epoch).Int("step", from.Step).Msg("resuming training")
+			if from.Step > 0 {
+				ctx.Log.Info().Int("epoch", from.Epoch+1).Int("step", from.Step).Msg("resuming training after this step")
+			} else {
+				ctx.Log.Info().Int("epoch", from.Epoch).Msg("resuming training after this epoch")
+			}
 		}
 	}
 	// save keeps ck and the epoch directories written so far as the
