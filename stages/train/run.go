@@ -191,9 +191,15 @@ func run(ctx *stages.Context, j job) error {
 			}
 			return save(ck)
 		},
+		// A checkpoint inside an epoch is a convenience: failing to write one
+		// (a full disk, say) does not stop training.
 		Midway: func(ck *train.Checkpoint) error {
+			if err := save(ck); err != nil {
+				ctx.Log.Warn().Err(err).Msg("cannot save a checkpoint; training goes on")
+				return nil
+			}
 			ctx.Log.Info().Int("epoch", ck.Epoch+1).Int("step", ck.Step).Msg("checkpoint saved")
-			return save(ck)
+			return nil
 		},
 		MidwayEvery: midwayEvery,
 	}
