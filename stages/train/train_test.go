@@ -114,8 +114,10 @@ func TestFlowOutputs(t *testing.T) {
 	}
 }
 
-// TestResume kills a run during its second epoch and checks that a new run
-// with the same state ends with the outputs of an uninterrupted run.
+// TestResume interrupts a run after the first step of its second epoch
+// (it saves a checkpoint there) and checks that a new run with the same
+// state continues at the second step and ends with the outputs of an
+// uninterrupted run.
 func TestResume(t *testing.T) {
 	needMNIST(t)
 	set := stages.Params{"keep": []int{1}}
@@ -144,8 +146,8 @@ func TestResume(t *testing.T) {
 	if err := resumed.Kind.Run(resumed); err != nil {
 		t.Fatal(err)
 	}
-	if len(resumedFrom) == 0 || !strings.HasPrefix(resumedFrom[0], "epoch 2/2") {
-		t.Errorf("the resumed run did not start at epoch 2: %q", resumedFrom)
+	if len(resumedFrom) == 0 || !strings.HasPrefix(resumedFrom[0], "epoch 2/2 step 2/3") {
+		t.Errorf("the resumed run did not start at epoch 2, step 2: %q", resumedFrom)
 	}
 	a, b := whole.Outputs(), resumed.Outputs()
 	for _, sub := range []string{"epoch_001/weights.safetensors", "epoch_002/weights.safetensors", "epoch_002/model.json", "model.json"} {
