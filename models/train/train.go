@@ -157,84 +157,110 @@ func Train(ctx context.Context, opt Options, data *Dataset, task Task, from *Che
 		return nil, err
 	}
 	steps := opt.StepsPerEpoch(data.N)
-	todo := (opt.Epochs-ck.Epoch)*steps - ck.Step
-	start, done := time.Now(), 0
-	saved := start
-	// midway hands Hooks.Midway the state after step steps of the current
-	// epoch, whose random source is src.
-	midway := func(step int, src *rand.PCG) error {
-		ck.Step, ck.Weights, ck.Adam = step, tr.net.Weights(), tr.adam.clone()
-		var err error
-		if ck.RNG, err = src.MarshalBinary(); err != nil {
-			return err
-		}
-		saved = time.Now()
-		return hooks.Midway(ck.clone())
-	}
+	r := &trainRun{ctx: ctx, opt: opt, data: data, task: task, hooks: hooks, tr: tr, ck: ck,
+		steps: steps, todo: (opt.Epochs-ck.Epoch)*steps - ck.Step, start: time.Now()}
+	r.saved = r.start
 	for e := ck.Epoch + 1; e <= opt.Epochs; e++ {
-		src := rand.NewPCG(opt.Seed, uint64(e))
-		rng := rand.New(src)
-		perm := rng.Perm(data.N)
-		lr := opt.LRAt(e)
-		first, sum := 0, 0.0
-		unsaved := false // steps done since the last checkpoint of this epoch
-		if ck.Step > 0 {
-			// Resume inside the epoch: the permutation is drawn again, the
-			// source continues from the saved state.
-			if err := src.UnmarshalBinary(ck.RNG); err != nil {
-				return nil, fmt.Errorf("train: resuming: random state: %w", err)
-			}
-			first = ck.Step
-			for _, l := range ck.LossIter[len(ck.LossIter)-first:] {
-				sum += l
-			}
-		}
-		for s := first; s < steps; s++ {
-			if err := ctx.Err(); err != nil {
-				// Stopped: keep the work done since the last checkpoint.
-				if unsaved && hooks.Midway != nil {
-					if serr := midway(s, src); serr != nil {
-						return nil, errors.Join(err, serr)
-					}
-				}
-				return nil, err
-			}
-			tr.fill(rng, data, task, perm[s*opt.Batch:(s+1)*opt.Batch])
-			loss, err := tr.step(lr)
-			if err != nil {
-				return nil, fmt.Errorf("train: epoch %d step %d: %w", e, s+1, err)
-			}
-			if math.IsNaN(loss) || math.IsInf(loss, 0) {
-				return nil, fmt.Errorf("train: epoch %d step %d: loss is %v; lower the learning rate or enable clipping", e, s+1, loss)
-			}
-			ck.LossIter = append(ck.LossIter, loss)
-			sum += loss
-			done++
-			if hooks.Progress != nil {
-				el := time.Since(start)
-				hooks.Progress(Progress{Epoch: e, Epochs: opt.Epochs, Step: s + 1, Steps: steps, Loss: loss,
-					ImagesPerSec: float64(done*opt.Batch) / el.Seconds(),
-					ETA:          time.Duration(float64(el) / float64(done) * float64(todo-done))})
-			}
-			unsaved = true
-			if hooks.Midway != nil && s+1 < steps && time.Since(saved) >= hooks.MidwayEvery {
-				if err := midway(s+1, src); err != nil {
-					return nil, err
-				}
-				unsaved = false
-			}
-		}
-		ck.Epoch, ck.Step, ck.RNG = e, 0, nil
-		ck.LossEpoch = append(ck.LossEpoch, sum/float64(steps))
-		ck.Weights = tr.net.Weights()
-		ck.Adam = tr.adam.clone()
-		if hooks.Epoch != nil {
-			if err := hooks.Epoch(ck.clone()); err != nil {
-				return nil, err
-			}
+		if err := r.epoch(e); err != nil {
+			return nil, err
 		}
 	}
 	return ck, nil
+}
+
+// trainRun is one call of Train: the checkpoint it advances, the trainer,
+// and the counters behind progress reports and midway checkpoints.
+type trainRun struct {
+	ctx   context.Context
+	opt   Options
+	data  *Dataset
+	task  Task
+	hooks Hooks
+	tr    *trainer
+	ck    *Checkpoint
+	// steps per epoch; todo of them in this call, done so far.
+	steps, todo, done int
+	// start of this call, and of the last checkpoint.
+	start, saved time.Time
+}
+
+// epoch trains epoch e (from step ck.Step when resuming inside it) and
+// hands the checkpoint to the hooks.
+func (r *trainRun) epoch(e int) error {
+	ck, opt := r.ck, r.opt
+	src := rand.NewPCG(opt.Seed, uint64(e))
+	rng := rand.New(src)
+	perm := rng.Perm(r.data.N)
+	lr := opt.LRAt(e)
+	first, sum := 0, 0.0
+	unsaved := false // steps done since the last checkpoint of this epoch
+	if ck.Step > 0 {
+		// Resume inside the epoch: the permutation is drawn again, the
+		// source continues from the saved state.
+		if err := src.UnmarshalBinary(ck.RNG); err != nil {
+			return fmt.Errorf("train: resuming: random state: %w", err)
+		}
+		first = ck.Step
+		for _, l := range ck.LossIter[len(ck.LossIter)-first:] {
+			sum += l
+		}
+	}
+	for s := first; s < r.steps; s++ {
+		if err := r.ctx.Err(); err != nil {
+			// Stopped: keep the work done since the last checkpoint.
+			if unsaved && r.hooks.Midway != nil {
+				if serr := r.midway(s, src); serr != nil {
+					return errors.Join(err, serr)
+				}
+			}
+			return err
+		}
+		r.tr.fill(rng, r.data, r.task, perm[s*opt.Batch:(s+1)*opt.Batch])
+		loss, err := r.tr.step(lr)
+		if err != nil {
+			return fmt.Errorf("train: epoch %d step %d: %w", e, s+1, err)
+		}
+		if math.IsNaN(loss) || math.IsInf(loss, 0) {
+			return fmt.Errorf("train: epoch %d step %d: loss is %v; lower the learning rate or enable clipping", e, s+1, loss)
+		}
+		ck.LossIter = append(ck.LossIter, loss)
+		sum += loss
+		r.done++
+		if r.hooks.Progress != nil {
+			el := time.Since(r.start)
+			r.hooks.Progress(Progress{Epoch: e, Epochs: opt.Epochs, Step: s + 1, Steps: r.steps, Loss: loss,
+				ImagesPerSec: float64(r.done*opt.Batch) / el.Seconds(),
+				ETA:          time.Duration(float64(el) / float64(r.done) * float64(r.todo-r.done))})
+		}
+		unsaved = true
+		if r.hooks.Midway != nil && s+1 < r.steps && time.Since(r.saved) >= r.hooks.MidwayEvery {
+			if err := r.midway(s+1, src); err != nil {
+				return err
+			}
+			unsaved = false
+		}
+	}
+	ck.Epoch, ck.Step, ck.RNG = e, 0, nil
+	ck.LossEpoch = append(ck.LossEpoch, sum/float64(r.steps))
+	ck.Weights = r.tr.net.Weights()
+	ck.Adam = r.tr.adam.clone()
+	if r.hooks.Epoch != nil {
+		return r.hooks.Epoch(ck.clone())
+	}
+	return nil
+}
+
+// midway hands Hooks.Midway the state after step steps of the current
+// epoch, whose random source is src.
+func (r *trainRun) midway(step int, src *rand.PCG) error {
+	ck := r.ck
+	ck.Step, ck.Weights, ck.Adam = step, r.tr.net.Weights(), r.tr.adam.clone()
+	var err error
+	if ck.RNG, err = src.MarshalBinary(); err != nil {
+		return err
+	}
+	r.saved = time.Now()
+	return r.hooks.Midway(ck.clone())
 }
 
 // trainer holds the graph of one run: the UNet in training mode, the loss
