@@ -152,7 +152,10 @@ func init() {
 			if err := os.MkdirAll(filepath.Join(dir, "epoch_001"), 0o755); err != nil {
 				return err
 			}
-			if err := os.WriteFile(filepath.Join(dir, "epoch_001", "weights.bin"), []byte("weights"), 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join(dir, "epoch_001", "weights.bin"), make([]byte, 1<<20), 0o644); err != nil {
+				return err
+			}
+			if err := os.WriteFile(filepath.Join(dir, "model.json"), []byte("{}"), 0o644); err != nil {
 				return err
 			}
 			if err := ctx.Output("model", &artifact.Model{Dir: dir}); err != nil {

@@ -37,6 +37,10 @@ func ResultDir(results, experimentPath, id string) string {
 	return filepath.Join(results, filepath.FromSlash(exp), id)
 }
 
+// linkResultsFrom is the size from which a model file in the results folder
+// is a hard link to its cache entry's file rather than a copy.
+const linkResultsFrom = 1 << 20
+
 // publishResults copies the files of entry e into n's results folder,
 // replacing what was there, and returns their paths. A folder that already
 // holds e's files unchanged is left alone.
@@ -68,10 +72,12 @@ func publishResults(results string, n *experiment.Node, e *cache.Entry) ([]strin
 		ro := cache.Output{Name: o.Name, Type: o.Type}
 		for _, f := range o.Files {
 			to := filepath.Join(tmp, filepath.FromSlash(f.Path))
-			// Model directories can be gigabytes: they are linked to the
-			// cache entry, not copied, where the file system allows.
+			// Model weights can be gigabytes: they are linked to the cache
+			// entry, not copied, where the file system allows. Small files
+			// (such as model.json) are copied, so that editing one in the
+			// results folder cannot change the entry.
 			place := artifact.CopyFile
-			if o.Type == artifact.TypeModel {
+			if o.Type == artifact.TypeModel && f.Size >= linkResultsFrom {
 				place = artifact.LinkOrCopy
 			}
 			if err := place(filepath.Join(e.OutDir, filepath.FromSlash(f.Path)), to); err != nil {

@@ -511,10 +511,12 @@ func TestModelFilesAreLinked(t *testing.T) {
 		return os.SameFile(a, b)
 	}
 	if !same("model/epoch_001/weights.bin") {
-		t.Error("the results folder holds a copy of the model file, not a link to the cache entry")
+		t.Error("the results folder holds a copy of the 1 MiB weights, not a link to the cache entry")
 	}
-	if same("text.txt") {
-		t.Error("the results folder links a text output, which a user may edit")
+	for _, small := range []string{"model/model.json", "text.txt"} {
+		if same(small) {
+			t.Errorf("the results folder links %s, which a user may edit", small)
+		}
 	}
 }
 

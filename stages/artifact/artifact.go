@@ -23,8 +23,10 @@
 package artifact
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -93,10 +95,11 @@ func writeFile(dir, rel string, data []byte) error {
 }
 
 // LinkOrCopy makes to a hard link to from, creating parent directories, or
-// a copy where the file system cannot link (another device, say). Use it
-// for files that are never modified in place: the two names share the data.
+// a copy where the file system cannot link (another device, say). A file
+// already at to is replaced, never written through. Use it for files that
+// are never modified in place: the two names share the data.
 func LinkOrCopy(from, to string) error {
-	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+	if err := replaceable(to); err != nil {
 		return err
 	}
 	if err := os.Link(from, to); err == nil {
@@ -106,9 +109,10 @@ func LinkOrCopy(from, to string) error {
 }
 
 // CopyFile copies the file from to to, streaming, creating parent
-// directories and replacing an existing file.
+// directories. A file already at to is replaced, never written through (it
+// may be a link that shares its data with another file).
 func CopyFile(from, to string) error {
-	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+	if err := replaceable(to); err != nil {
 		return err
 	}
 	in, err := os.Open(from)
@@ -116,7 +120,7 @@ func CopyFile(from, to string) error {
 		return err
 	}
 	defer in.Close()
-	out, err := os.Create(to)
+	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return err
 	}
@@ -125,4 +129,16 @@ func CopyFile(from, to string) error {
 		err = cerr
 	}
 	return err
+}
+
+// replaceable creates the parent directories of path and removes a file
+// already there.
+func replaceable(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
 }

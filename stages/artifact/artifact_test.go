@@ -61,3 +61,53 @@ func TestCopyFile(t *testing.T) {
 		t.Error("copying a missing file succeeded")
 	}
 }
+
+func TestReplacingNeverWritesThrough(t *testing.T) {
+	dir := t.TempDir()
+	a, b, c := filepath.Join(dir, "a"), filepath.Join(dir, "b"), filepath.Join(dir, "c")
+	if err := os.WriteFile(a, []byte("weights"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(c, []byte("other"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Linking twice, then copying another file over the link, leaves a as it was.
+	for i := 0; i < 2; i++ {
+		if err := LinkOrCopy(a, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := CopyFile(c, b); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(a); string(got) != "weights" {
+		t.Fatalf("the source reads %q after being replaced at another name", got)
+	}
+	if got, _ := os.ReadFile(b); string(got) != "other" {
+		t.Fatalf("the copy reads %q", got)
+	}
+}
+
+func TestModelSaveFollowsFileLinks(t *testing.T) {
+	src, dst, outside := t.TempDir(), t.TempDir(), t.TempDir()
+	target := filepath.Join(outside, "big.onnx")
+	if err := os.WriteFile(target, []byte("onnx"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, filepath.Join(src, "model.onnx")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (&Model{Dir: src}).Save(dst, "model"); err != nil {
+		t.Fatal(err)
+	}
+	info, err := os.Lstat(filepath.Join(dst, "model", "model.onnx"))
+	if err != nil || !info.Mode().IsRegular() {
+		t.Fatalf("the saved model.onnx is %v (%v), want a regular file", info.Mode(), err)
+	}
+	if err := os.Symlink(outside, filepath.Join(src, "sub")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (&Model{Dir: src}).Save(t.TempDir(), "model"); err == nil {
+		t.Error("a link to a directory was saved")
+	}
+}

@@ -212,7 +212,8 @@ func (m *Model) Type() Type { return TypeModel }
 
 // Save implements Artifact: it puts the directory tree at <name>/, each
 // file hard-linked where the file system allows (model files are large and
-// never modified in place) and copied otherwise.
+// never modified in place) and copied otherwise. A symbolic link to a file
+// is saved as that file.
 func (m *Model) Save(dir, name string) ([]string, error) {
 	var files []string
 	err := filepath.Walk(m.Dir, func(p string, info os.FileInfo, err error) error {
@@ -223,9 +224,18 @@ func (m *Model) Save(dir, name string) ([]string, error) {
 		if err != nil {
 			return err
 		}
+		src := p
+		if info.Mode()&os.ModeSymlink != 0 {
+			if src, err = filepath.EvalSymlinks(p); err != nil {
+				return err
+			}
+			if st, err := os.Stat(src); err != nil || !st.Mode().IsRegular() {
+				return fmt.Errorf("%s: a model directory may link only to files", p)
+			}
+		}
 		out := filepath.Join(name, rel)
 		files = append(files, out)
-		return LinkOrCopy(p, filepath.Join(dir, out))
+		return LinkOrCopy(src, filepath.Join(dir, out))
 	})
 	sort.Strings(files)
 	return files, err

@@ -35,13 +35,20 @@ func init() {
 	})
 }
 
-// modelFiles lists the regular files of a model directory, recursively and
-// sorted, so that their digests enter the stage's key.
+// modelFiles lists the files of a model directory (regular files and
+// symbolic links to them), recursively and sorted, so that their digests
+// enter the stage's key.
 func modelFiles(dir string) ([]string, error) {
 	var files []string
 	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
 		if err != nil {
 			return err
+		}
+		if d.Type()&os.ModeSymlink != 0 {
+			if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+				files = append(files, p)
+			}
+			return nil
 		}
 		if d.Type().IsRegular() {
 			files = append(files, p)

@@ -126,6 +126,16 @@ func TestModelLoad(t *testing.T) {
 	if err != nil || len(files) != 3 {
 		t.Errorf("model.load files %v, %v: want model.json, model.onnx and weights.safetensors", files, err)
 	}
+	// An export may link to files kept elsewhere: those count too.
+	linked := t.TempDir()
+	for _, f := range files {
+		if err := os.Symlink(f, filepath.Join(linked, filepath.Base(f))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := k.Files(stages.Params{"path": filepath.Join(linked, modelfile.FileName)}); err != nil || len(got) != 3 {
+		t.Errorf("model.load files of a directory of links: %v, %v", got, err)
+	}
 	bad := filepath.Join(t.TempDir(), "weights.json")
 	if err := os.WriteFile(bad, []byte("{}"), 0o644); err != nil {
 		t.Fatal(err)
