@@ -121,8 +121,12 @@ func (c *Checkpoint) check(opt Options, data *Dataset) error {
 	if steps := opt.StepsPerEpoch(data.N); c.Step < 0 || c.Step >= steps {
 		return fmt.Errorf("checkpoint at step %d does not fit an epoch of %d steps", c.Step, steps)
 	}
-	if c.Step > 0 && (c.RNG == nil || len(c.LossIter) < c.Step) {
-		return fmt.Errorf("checkpoint at step %d lacks its random state or losses", c.Step)
+	if c.Step > 0 && c.RNG == nil {
+		return fmt.Errorf("checkpoint at step %d lacks its random state", c.Step)
+	}
+	if steps := opt.StepsPerEpoch(data.N); len(c.LossIter) != c.Epoch*steps+c.Step || len(c.LossEpoch) != c.Epoch {
+		return fmt.Errorf("checkpoint at epoch %d step %d holds %d step and %d epoch losses; want %d and %d",
+			c.Epoch, c.Step, len(c.LossIter), len(c.LossEpoch), c.Epoch*steps+c.Step, c.Epoch)
 	}
 	return nil
 }

@@ -119,9 +119,10 @@ type Hooks struct {
 	// training.
 	Epoch func(*Checkpoint) error
 	// Midway receives a checkpoint inside an epoch once MidwayEvery has
-	// passed since the run started or since the last checkpoint, and when
-	// ctx stops the run inside an epoch, so that a long epoch can be resumed
-	// where it stopped; an error stops training.
+	// passed since the run started or since the last checkpoint (of either
+	// hook; 0 means after every step), and when ctx stops the run inside an
+	// epoch, so that a long epoch can be resumed where it stopped; an error
+	// stops training.
 	Midway      func(*Checkpoint) error
 	MidwayEvery time.Duration
 }
@@ -245,7 +246,10 @@ func (r *trainRun) epoch(e int) error {
 	ck.Weights = r.tr.net.Weights()
 	ck.Adam = r.tr.adam.clone()
 	if r.hooks.Epoch != nil {
-		return r.hooks.Epoch(ck.clone())
+		if err := r.hooks.Epoch(ck.clone()); err != nil {
+			return err
+		}
+		r.saved = time.Now()
 	}
 	return nil
 }

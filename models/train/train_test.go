@@ -117,6 +117,11 @@ func TestDeterministicAndResumable(t *testing.T) {
 	if m.LossEpoch[1] != a.LossEpoch[1] {
 		t.Errorf("resumed epoch 2 mean loss %v, want %v", m.LossEpoch[1], a.LossEpoch[1])
 	}
+	short := mid.clone()
+	short.LossIter = short.LossIter[:3]
+	if _, err := Train(context.Background(), opt, data, task, short, Hooks{}); err == nil || !strings.Contains(err.Error(), "3 step and 1 epoch losses; want 4 and 1") {
+		t.Errorf("checkpoint with a missing loss: err = %v", err)
+	}
 	mid.Step = 3
 	if _, err := Train(context.Background(), opt, data, task, mid, Hooks{}); err == nil || !strings.Contains(err.Error(), "step 3") {
 		t.Errorf("checkpoint past its epoch's end: err = %v", err)
@@ -135,6 +140,16 @@ func TestDeterministicAndResumable(t *testing.T) {
 
 func same(t *testing.T, what string, a, b *Checkpoint) {
 	t.Helper()
+	if a.Adam.Steps != b.Adam.Steps {
+		t.Fatalf("%s: %d optimiser steps, want %d", what, b.Adam.Steps, a.Adam.Steps)
+	}
+	for n, m := range a.Adam.M {
+		for i := range m {
+			if b.Adam.M[n][i] != m[i] || b.Adam.V[n][i] != a.Adam.V[n][i] {
+				t.Fatalf("%s: Adam moments of %s[%d] differ", what, n, i)
+			}
+		}
+	}
 	for i := range a.LossIter {
 		if a.LossIter[i] != b.LossIter[i] {
 			t.Fatalf("%s: step %d loss %v, want %v", what, i, b.LossIter[i], a.LossIter[i])

@@ -250,6 +250,9 @@ func TestState(t *testing.T) {
 	if c.HasState(key(0)) {
 		t.Fatal("HasState with only an owner file")
 	}
+	if st, err := c.Status(); err != nil || st.States != 0 {
+		t.Fatalf("status counts a key with only an owner file: %+v, %v", st, err)
+	}
 }
 
 func TestGC(t *testing.T) {

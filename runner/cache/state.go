@@ -55,6 +55,9 @@ func (c *Cache) States() ([]StateInfo, error) {
 	}
 	var out []StateInfo
 	for _, k := range keys {
+		if !c.HasState(k.Name()) {
+			continue
+		}
 		dir := filepath.Join(c.dir, "state", k.Name())
 		in := StateInfo{Key: k.Name(), Bytes: treeSize(dir)}
 		if b, err := os.ReadFile(filepath.Join(dir, ownerFile)); err == nil {
@@ -160,9 +163,12 @@ func (s *stateStore) Save(name string, fill func(dir string) error) error {
 		return fail(err)
 	}
 	if err := syncFile(filepath.Dir(dst)); err != nil {
-		return err
+		return fmt.Errorf("cache: saving state %q: %w", name, err)
 	}
-	return s.c.trash(prev, "old-")
+	// The new state is in place; a previous one left behind here is
+	// removed by the next Save.
+	s.c.trash(prev, "old-")
+	return nil
 }
 
 // syncTree syncs every file and directory below root, root included.
