@@ -3,12 +3,15 @@ package train
 import (
 	"bytes"
 	"context"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/rs/zerolog"
 
 	"difflab/models/modelfile"
 	"difflab/models/unet"
@@ -169,6 +172,34 @@ func TestResume(t *testing.T) {
 		if !slices.Equal(la, lb) {
 			t.Errorf("%s differs: %v vs %v", name, la, lb)
 		}
+	}
+}
+
+// fullDisk is a State that cannot save.
+type fullDisk struct{}
+
+func (fullDisk) Load(string) (string, bool) { return "", false }
+
+func (fullDisk) Save(string, func(string) error) error { return errors.New("no space left on device") }
+
+// TestMidwaySaveFailureWarns interrupts a run inside an epoch on a State that
+// cannot save: the run stops because it was interrupted, not because of the
+// checkpoint, which only warns.
+func TestMidwaySaveFailureWarns(t *testing.T) {
+	needMNIST(t)
+	cctx, cancel := context.WithCancel(context.Background())
+	ctx := newContext(t, cctx, "train.denoiser", tiny, fullDisk{}, func(done, total int, detail string) {
+		if strings.HasPrefix(detail, "epoch 1/2 step 1/3") {
+			cancel()
+		}
+	})
+	var log bytes.Buffer
+	ctx.Log = zerolog.New(&log)
+	if err := ctx.Kind.Run(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want the cancellation", err)
+	}
+	if !strings.Contains(log.String(), "cannot save a checkpoint") || !strings.Contains(log.String(), "no space left") {
+		t.Errorf("no warning about the checkpoint: %s", log.String())
 	}
 }
 
