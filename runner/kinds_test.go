@@ -139,6 +139,13 @@ func init() {
 				return ctx.Err()
 			case "save": // block while the entry is being written
 				return ctx.Output("out", &stallingTensor{*t})
+			case "state": // save resumable state, then block inside Run until cancelled
+				if err := ctx.State.Save("epoch", func(string) error { return nil }); err != nil {
+					return err
+				}
+				signalReady()
+				<-ctx.Done()
+				return ctx.Err()
 			}
 			return ctx.Output("out", t)
 		},

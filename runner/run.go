@@ -277,7 +277,10 @@ func (r *run) node(ctx context.Context, n *experiment.Node) {
 	switch {
 	case err != nil && ctx.Err() != nil:
 		st.res.Status, st.res.Reason = StatusSkipped, "interrupted while running"
-		log.Warn().Msg("interrupted")
+		if r.c.HasState(r.keys[n].Key) {
+			st.res.Reason += "; its saved state resumes on the next run"
+		}
+		log.Warn().Msg(st.res.Reason)
 		return
 	case err != nil:
 		st.res.Status, st.res.Error = StatusFailed, err.Error()

@@ -429,14 +429,9 @@ func TestOnlyAndForce(t *testing.T) {
 	}
 }
 
-func TestInterruptPublishesNothing(t *testing.T) {
-	e := newEnv(t)
-	ready := filepath.Join(e.dir, "ready")
-	t.Setenv("DIFFLAB_TEST_MODE", "run")
-	t.Setenv("DIFFLAB_TEST_READY", ready)
-	g := newGraph("i.yaml")
-	g.add("slow", "test.block", nil)
-	g.add("after", "test.scale", stages.Params{"factor": 1.0}, "in=slow")
+// cancelWhenReady returns a context that is cancelled once the file ready
+// exists (a test kind's signalReady).
+func cancelWhenReady(ready string) context.Context {
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		for {
@@ -447,6 +442,36 @@ func TestInterruptPublishesNothing(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}()
+	return ctx
+}
+
+func TestInterruptKeepsState(t *testing.T) {
+	e := newEnv(t)
+	ready := filepath.Join(e.dir, "ready")
+	t.Setenv("DIFFLAB_TEST_MODE", "state")
+	t.Setenv("DIFFLAB_TEST_READY", ready)
+	g := newGraph("i.yaml")
+	g.add("train", "test.block", nil)
+	ctx := cancelWhenReady(ready)
+	s := e.runCtx(ctx, g)
+	res := result(t, s, "train")
+	if !s.Interrupted || res.Status != StatusSkipped || res.Reason != "interrupted while running; its saved state resumes on the next run" {
+		t.Fatalf("interrupted stage with state: %+v", res)
+	}
+	if !e.c.HasState(res.Key) {
+		t.Fatal("the interrupted stage's state was removed")
+	}
+}
+
+func TestInterruptPublishesNothing(t *testing.T) {
+	e := newEnv(t)
+	ready := filepath.Join(e.dir, "ready")
+	t.Setenv("DIFFLAB_TEST_MODE", "run")
+	t.Setenv("DIFFLAB_TEST_READY", ready)
+	g := newGraph("i.yaml")
+	g.add("slow", "test.block", nil)
+	g.add("after", "test.scale", stages.Params{"factor": 1.0}, "in=slow")
+	ctx := cancelWhenReady(ready)
 	s := e.runCtx(ctx, g)
 	if !s.Interrupted || s.Executed != 0 || result(t, s, "after").Status != StatusSkipped {
 		t.Fatalf("summary: %+v", s)
