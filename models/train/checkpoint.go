@@ -115,16 +115,17 @@ func LoadCheckpoint(dir string, cfg unet.Config) (*Checkpoint, error) {
 
 // check reports a checkpoint that cannot resume a run of opt over data.
 func (c *Checkpoint) check(opt Options, data *Dataset) error {
+	steps := opt.StepsPerEpoch(data.N)
 	if c.Epoch > opt.Epochs || c.Epoch == opt.Epochs && c.Step > 0 {
 		return fmt.Errorf("checkpoint of epoch %d step %d is past the last epoch %d", c.Epoch, c.Step, opt.Epochs)
 	}
-	if steps := opt.StepsPerEpoch(data.N); c.Step < 0 || c.Step >= steps {
+	if c.Step < 0 || c.Step >= steps {
 		return fmt.Errorf("checkpoint at step %d does not fit an epoch of %d steps", c.Step, steps)
 	}
 	if c.Step > 0 && c.RNG == nil {
 		return fmt.Errorf("checkpoint at step %d lacks its random state", c.Step)
 	}
-	if steps := opt.StepsPerEpoch(data.N); len(c.LossIter) != c.Epoch*steps+c.Step || len(c.LossEpoch) != c.Epoch {
+	if len(c.LossIter) != c.Epoch*steps+c.Step || len(c.LossEpoch) != c.Epoch {
 		return fmt.Errorf("checkpoint at epoch %d step %d holds %d step and %d epoch losses; want %d and %d",
 			c.Epoch, c.Step, len(c.LossIter), len(c.LossEpoch), c.Epoch*steps+c.Step, c.Epoch)
 	}
