@@ -429,9 +429,13 @@ func TestOnlyAndForce(t *testing.T) {
 	}
 }
 
-// cancelWhenReady returns a context that is cancelled once the file ready
-// exists (a test kind's signalReady).
-func cancelWhenReady(ready string) context.Context {
+// interruptWhenReady sets test.block's mode and returns a context that is
+// cancelled once the kind signals it is ready (signalReady writes a file in
+// dir).
+func interruptWhenReady(t *testing.T, dir, mode string) context.Context {
+	ready := filepath.Join(dir, "ready")
+	t.Setenv("DIFFLAB_TEST_MODE", mode)
+	t.Setenv("DIFFLAB_TEST_READY", ready)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		for {
@@ -447,12 +451,9 @@ func cancelWhenReady(ready string) context.Context {
 
 func TestInterruptKeepsState(t *testing.T) {
 	e := newEnv(t)
-	ready := filepath.Join(e.dir, "ready")
-	t.Setenv("DIFFLAB_TEST_MODE", "state")
-	t.Setenv("DIFFLAB_TEST_READY", ready)
 	g := newGraph("i.yaml")
 	g.add("train", "test.block", nil)
-	ctx := cancelWhenReady(ready)
+	ctx := interruptWhenReady(t, e.dir, "state")
 	s := e.runCtx(ctx, g)
 	res := result(t, s, "train")
 	if !s.Interrupted || res.Status != StatusSkipped || res.Reason != "interrupted while running; its saved state resumes on the next run" {
@@ -465,13 +466,10 @@ func TestInterruptKeepsState(t *testing.T) {
 
 func TestInterruptPublishesNothing(t *testing.T) {
 	e := newEnv(t)
-	ready := filepath.Join(e.dir, "ready")
-	t.Setenv("DIFFLAB_TEST_MODE", "run")
-	t.Setenv("DIFFLAB_TEST_READY", ready)
 	g := newGraph("i.yaml")
 	g.add("slow", "test.block", nil)
 	g.add("after", "test.scale", stages.Params{"factor": 1.0}, "in=slow")
-	ctx := cancelWhenReady(ready)
+	ctx := interruptWhenReady(t, e.dir, "run")
 	s := e.runCtx(ctx, g)
 	if !s.Interrupted || s.Executed != 0 || result(t, s, "after").Status != StatusSkipped {
 		t.Fatalf("summary: %+v", s)
