@@ -107,8 +107,6 @@ type Progress struct {
 	Loss float64
 	// ImagesPerSec is the throughput of this run so far.
 	ImagesPerSec float64
-	// ETA estimates the time until the last epoch ends.
-	ETA time.Duration
 }
 
 // Hooks receive what a training run produces while it runs. Any may be
@@ -159,7 +157,7 @@ func Train(ctx context.Context, opt Options, data *Dataset, task Task, from *Che
 	}
 	steps := opt.StepsPerEpoch(data.N)
 	r := &trainRun{ctx: ctx, opt: opt, data: data, task: task, hooks: hooks, tr: tr, ck: ck,
-		steps: steps, todo: (opt.Epochs-ck.Epoch)*steps - ck.Step, start: time.Now()}
+		steps: steps, start: time.Now()}
 	r.saved = r.start
 	for e := ck.Epoch + 1; e <= opt.Epochs; e++ {
 		if err := r.epoch(e); err != nil {
@@ -179,8 +177,8 @@ type trainRun struct {
 	hooks Hooks
 	tr    *trainer
 	ck    *Checkpoint
-	// steps per epoch; todo of them in this call, done so far.
-	steps, todo, done int
+	// steps per epoch, and steps done in this call so far.
+	steps, done int
 	// start of this call, and of the last checkpoint.
 	start, saved time.Time
 }
@@ -230,8 +228,7 @@ func (r *trainRun) epoch(e int) error {
 		if r.hooks.Progress != nil {
 			el := time.Since(r.start)
 			r.hooks.Progress(Progress{Epoch: e, Epochs: opt.Epochs, Step: s + 1, Steps: r.steps, Loss: loss,
-				ImagesPerSec: float64(r.done*opt.Batch) / el.Seconds(),
-				ETA:          time.Duration(float64(el) / float64(r.done) * float64(r.todo-r.done))})
+				ImagesPerSec: float64(r.done*opt.Batch) / el.Seconds()})
 		}
 		unsaved = true
 		if r.hooks.Midway != nil && s+1 < r.steps && time.Since(r.saved) >= r.hooks.MidwayEvery {

@@ -179,8 +179,8 @@ func run(ctx *stages.Context, j job) error {
 				return
 			}
 			last = time.Now()
-			ctx.Report(done, total, fmt.Sprintf("epoch %d/%d step %d/%d loss %.4f %.1f img/s ETA %s",
-				pr.Epoch, pr.Epochs, pr.Step, pr.Steps, pr.Loss, pr.ImagesPerSec, pr.ETA.Round(time.Second)))
+			ctx.Report(done, total, fmt.Sprintf("epoch %d/%d step %d/%d loss %.4f %.1f img/s",
+				pr.Epoch, pr.Epochs, pr.Step, pr.Steps, pr.Loss, pr.ImagesPerSec))
 		},
 		Epoch: func(ck *train.Checkpoint) error {
 			ctx.Log.Info().Int("epoch", ck.Epoch).Float64("loss", ck.LossEpoch[ck.Epoch-1]).Msg("epoch done")
