@@ -70,7 +70,8 @@ func cmdStatus(args []string) int {
 func cmdGC(args []string) int {
 	fs := newFlagSet("gc", "[PATH...]", "Remove leftovers of killed runs and state of finished stages. With PATH, also\n"+
 		"remove every entry that the experiments in PATH do not need (under each profile\n"+
-		"of --profiles); with --older-than, only entries unused for that long.")
+		"of --profiles). With --older-than D, remove every entry unused for D (with PATH,\n"+
+		"only those among the unneeded ones).")
 	dir := addCacheFlag(fs)
 	root := fs.String("root", "", "experiments root (as for run)")
 	profiles := fs.String("profiles", "quick,full", "comma-separated profiles whose entries PATH keeps")

@@ -118,8 +118,9 @@ func addLoadFlags(fs *flag.FlagSet) *loadFlags {
 }
 
 // loadGraph loads the experiments in paths (default: experiments/). It
-// prints validation errors one per line as file:line:col: message (fix:
-// ...), and returns the exit status to use when the graph is nil.
+// prints each validation error as file:line:col: message, followed by the
+// source line with a caret under the column and the fix, and returns the
+// exit status to use when the graph is nil.
 func loadGraph(paths []string, f *loadFlags) (*experiment.Graph, int) {
 	if len(paths) == 0 {
 		if _, err := os.Stat("experiments"); err != nil {
@@ -130,7 +131,7 @@ func loadGraph(paths []string, f *loadFlags) (*experiment.Graph, int) {
 	}
 	g, err := experiment.Load(paths, experiment.Options{Root: f.root, Profile: f.profile, Sets: f.sets})
 	if err != nil {
-		fmt.Fprintln(stderr, err)
+		experiment.PrintError(stderr, err)
 		var list experiment.ErrorList
 		var one *experiment.Error
 		if errors.As(err, &list) || errors.As(err, &one) {

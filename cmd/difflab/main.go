@@ -1,12 +1,14 @@
 // Command difflab runs declarative diffusion and flow-matching experiments:
 // it loads experiment files, computes every stage whose result is not in
-// the cache, and copies every stage's outputs to the results folder.
+// the cache, and puts every stage's outputs in the results folder.
 //
 //	difflab run [flags] PATH...      run experiments (files or directories)
 //	difflab plan [flags] PATH...     say what would run, and why
-//	difflab status                   describe the cache
+//	difflab status [--list]          describe the cache and resumable states
 //	difflab gc [flags] [PATH...]     remove unneeded cache entries
-//	difflab export KEY|RESULTS OUTPUT --to FILE.npy|FILE.png
+//	difflab export KEY|RESULTS OUTPUT --to FILE.npy|.png|.json|.txt
+//	difflab report [flags] [PATH...] write the results as an HTML page
+//	difflab bench train|sample ...   time training steps or one UNet evaluation
 //	difflab help                     list every command
 //
 // Every command takes -h. Logs go to stderr (JSON lines with --log-json);
@@ -17,8 +19,8 @@
 //	0    success
 //	1    any other error (I/O, cache)
 //	2    bad command line (unknown command or flag, --only naming no stage)
-//	3    invalid experiment (errors printed as file:line:col: message (fix: ...)),
-//	     or a file a stage reads is missing
+//	3    invalid experiment (each error printed as file:line:col: message,
+//	     the source line and the fix), or a file a stage reads is missing
 //	4    at least one stage failed (independent stages still ran)
 //	130  interrupted by SIGINT or SIGTERM (running stages stopped, nothing
 //	     half-written published)
@@ -44,7 +46,7 @@ const (
 
 const exitCodesDoc = `
 exit status: 0 success, 1 other error (I/O, cache), 2 bad command line,
-3 invalid experiment, 4 a stage failed, 130 interrupted (Ctrl-C).`
+3 invalid experiment or missing file, 4 a stage failed, 130 interrupted (Ctrl-C).`
 
 // stdout and stderr are where commands write; tests replace them.
 var (

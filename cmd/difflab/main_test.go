@@ -197,7 +197,7 @@ func TestExitCodes(t *testing.T) {
 		"fail.yaml": "stages:\n  x:\n    kind: clitest.fail\n  y:\n    kind: clitest.scale\n    in: {in: x}\n  z:\n    kind: clitest.source\n    with: {value: 1}\n",
 	})
 	code, _, errs := w.do("run", filepath.Join(w.exp, "bad.yaml"))
-	if code != exitValidation || !regexp.MustCompile(`(?m)^\S*bad.yaml:4:\d+: .*valeu.*\(fix: .*\)$`).MatchString(errs) {
+	if code != exitValidation || !regexp.MustCompile(`(?m)^\S*bad.yaml:4:\d+: .*valeu.*\n +4 \| +with: \{valeu: 1\}\n +\| +\^\n +fix: .*value`).MatchString(errs) {
 		t.Fatalf("invalid experiment: exit %d\n%s", code, errs)
 	}
 	code, out, _ := w.do("run", filepath.Join(w.exp, "fail.yaml"))
