@@ -47,7 +47,7 @@ func (r *run) why(n *experiment.Node) string {
 	if r.opts.Force && (r.direct == nil || r.direct[n]) {
 		return "forced"
 	}
-	_, err := r.c.Get(key, r.opts.Verify)
+	_, err := r.get(n, key)
 	if err == nil {
 		return ""
 	}

@@ -359,7 +359,7 @@ func (r *run) obtainOnce(ctx context.Context, n *experiment.Node, log zerolog.Lo
 		if force {
 			return nil, nil
 		}
-		e, err := r.c.Get(key, r.opts.Verify)
+		e, err := r.get(n, key)
 		var miss *cache.MissError
 		switch {
 		case err == nil:
@@ -401,6 +401,25 @@ func (r *run) obtainOnce(ctx context.Context, n *experiment.Node, log zerolog.Lo
 		return nil, fromCache, err
 	}
 	return e, computed, nil
+}
+
+// get returns the entry of n's key, checked by the cache and then against
+// n's kind: an entry lacking an output the kind declares, or holding it
+// with another type, is invalid (a *cache.MissError whose Bad is true).
+func (r *run) get(n *experiment.Node, key string) (*cache.Entry, error) {
+	e, err := r.c.Get(key, r.opts.Verify)
+	if err != nil {
+		return nil, err
+	}
+	for _, port := range n.Kind.Outputs {
+		switch o := e.Output(port.Name); {
+		case o == nil:
+			return nil, &cache.MissError{Key: key, Err: fmt.Errorf("manifest lacks output %q", port.Name)}
+		case o.Type != port.Type:
+			return nil, &cache.MissError{Key: key, Err: fmt.Errorf("manifest gives output %q type %s, the kind declares %s", port.Name, o.Type, port.Type)}
+		}
+	}
+	return e, nil
 }
 
 // execute runs n's stage and publishes its entry. The caller holds the
@@ -482,7 +501,7 @@ func diffOutputs(old, now []cache.Output) []string {
 // produce runs n's stage and saves its outputs into a pending entry,
 // returning the pending entry and its manifest, ready to commit.
 func (r *run) produce(ctx context.Context, n *experiment.Node, key string, log zerolog.Logger) (*cache.Pending, *cache.Manifest, error) {
-	in, refs, err := r.inputs(n)
+	in, refs, err := r.inputs(ctx, n)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -549,8 +568,11 @@ func (r *run) produce(ctx context.Context, n *experiment.Node, key string, log z
 	return p, m, nil
 }
 
-// inputs loads the artifacts fed to n from its producers' entries.
-func (r *run) inputs(n *experiment.Node) (map[string][]stages.Input, []cache.InputRef, error) {
+// inputs loads the artifacts fed to n from its producers' entries. An
+// artifact that does not load (its files pass the cache's checks but hold
+// something else) makes its producer's entry invalid: the entry is removed,
+// so the next run recomputes it.
+func (r *run) inputs(ctx context.Context, n *experiment.Node) (map[string][]stages.Input, []cache.InputRef, error) {
 	in := map[string][]stages.Input{}
 	var refs []cache.InputRef
 	for _, port := range sortedPorts(n) {
@@ -558,13 +580,27 @@ func (r *run) inputs(n *experiment.Node) (map[string][]stages.Input, []cache.Inp
 			e := r.states[src.Node].entry
 			a, err := e.Load(src.Output)
 			if err != nil {
-				return nil, nil, fmt.Errorf("loading input %s from %s: %w", port, src.Node.ID, err)
+				err = fmt.Errorf("loading input %s from %s: %w", port, src.Node.ID, err)
+				if derr := r.discard(ctx, e.Key); derr != nil {
+					return nil, nil, fmt.Errorf("%w; removing its entry: %v", err, derr)
+				}
+				return nil, nil, fmt.Errorf("%w (its cache entry is removed, so the next run recomputes %s)", err, src.Node.ID)
 			}
 			in[port] = append(in[port], stages.Input{Artifact: a, Stage: src.Node.ID, Matrix: src.Node.Matrix})
 			refs = append(refs, cache.InputRef{Port: port, Index: i, Stage: src.Node.ID, Output: src.Output, Key: e.Key})
 		}
 	}
 	return in, refs, nil
+}
+
+// discard removes the entry of key under its lock.
+func (r *run) discard(ctx context.Context, key string) error {
+	lk, err := r.c.Lock(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer lk.Unlock()
+	return r.c.Discard(key)
 }
 
 // callRun calls the kind's Run, turning a panic into an error that carries

@@ -203,6 +203,12 @@ func TestCorruptEntryIsRecomputed(t *testing.T) {
 		"garbage manifest": func(t *testing.T, en *cache.Entry) {
 			os.WriteFile(filepath.Join(en.Dir, "manifest.json"), []byte("\x00garbage"), 0o644)
 		},
+		"manifest lacks the output": func(t *testing.T, en *cache.Entry) {
+			rewriteManifest(t, en, func(m *cache.Manifest) { m.Outputs = nil })
+		},
+		"manifest gives another type": func(t *testing.T, en *cache.Entry) {
+			rewriteManifest(t, en, func(m *cache.Manifest) { m.Outputs[0].Type = artifact.TypeFigure })
+		},
 	}
 	for name, corrupt := range corruptions {
 		t.Run(name, func(t *testing.T) {
@@ -223,6 +229,54 @@ func TestCorruptEntryIsRecomputed(t *testing.T) {
 				t.Fatalf("recomputed b = %v, want %v", d, want)
 			}
 		})
+	}
+}
+
+// rewriteManifest rewrites en's manifest as edit changes it.
+func rewriteManifest(t *testing.T, en *cache.Entry, edit func(*cache.Manifest)) {
+	t.Helper()
+	m := *en.Manifest
+	m.Outputs = append([]cache.Output(nil), m.Outputs...)
+	edit(&m)
+	b, err := json.Marshal(&m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(en.Dir, "manifest.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// An artifact that passes the cache's checks (same size and time) but does
+// not load fails its consumer once and is recomputed by the next run.
+func TestUnloadableInputIsRecomputed(t *testing.T) {
+	e := newEnv(t)
+	s := e.run(chain(2))
+	want := tensorOf(t, e.c, result(t, s, "b").Key)
+	a, _ := e.c.Get(result(t, s, "a").Key, false)
+	p := filepath.Join(a.OutDir, "out.npy")
+	st, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, bytes.Repeat([]byte("x"), int(st.Size())), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chtimes(p, st.ModTime(), st.ModTime())
+	b, _ := e.c.Get(result(t, s, "b").Key, false)
+	os.Remove(filepath.Join(b.OutDir, "out.npy"))
+	e.ran()
+
+	s = e.run(chain(2))
+	if r := result(t, s, "b"); r.Status != StatusFailed || !strings.Contains(r.Error, "next run recomputes a") {
+		t.Fatalf("b after a's artifact was damaged: %+v", r)
+	}
+	s = e.run(chain(2))
+	if ran := got(e.ran()); ran != "a b" || s.Failed != 0 {
+		t.Fatalf("second run after the damage: ran %v, %+v", ran, s)
+	}
+	if d := tensorOf(t, e.c, result(t, s, "b").Key); d[3] != want[3] {
+		t.Fatalf("recomputed b = %v, want %v", d, want)
 	}
 }
 
