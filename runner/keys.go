@@ -84,7 +84,7 @@ func nodeKey(n *experiment.Node, keys map[*experiment.Node]NodeKey, d *cache.Dig
 	for _, f := range n.Files {
 		sum, err := d.Digest(f)
 		if err != nil {
-			return NodeKey{}, fmt.Errorf("reading %s: %v (fix: restore the file, or run `just setup` if it is downloaded data)", f, err)
+			return NodeKey{}, fmt.Errorf("reading %s: %v (fix: restore the file, or run `npx --yes rust-just@1.57.0 setup` if it is downloaded data)", f, err)
 		}
 		files = append(files, fmt.Sprintf("file %s %s", sum, filepath.Base(f)))
 	}

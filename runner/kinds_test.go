@@ -123,6 +123,14 @@ func init() {
 		},
 	})
 	stages.Register(&stages.Kind{
+		Name: "test.engine", Doc: "names the onnxruntime engine", Version: 1, Outputs: tensorOut, Engine: []string{"onnxruntime"},
+		Params: []stages.Param{{Name: "value", Type: stages.Float}},
+		Run: func(ctx *stages.Context) error {
+			count(ctx)
+			return ctx.Output("out", &artifact.Tensor{Shape: []int{1}, Data: []float32{float32(ctx.Params.Float("value"))}})
+		},
+	})
+	stages.Register(&stages.Kind{
 		Name: "test.noout", Doc: "forgets its output", Version: 1, Outputs: tensorOut,
 		Run: func(ctx *stages.Context) error { count(ctx); return nil },
 	})

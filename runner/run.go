@@ -56,6 +56,12 @@ type Options struct {
 	// ProgressEvery is the least time between two progress lines of a
 	// stage; zero means 2 seconds.
 	ProgressEvery time.Duration
+	// EngineChecks maps an engine name (as in Kind.Engine) to a check that
+	// the engine can run here, such as loading its shared library. Run
+	// calls the check of each engine that a stage it would compute names,
+	// once, before any stage starts, and stops with an *EngineError if it
+	// fails: better than failing after hours of training.
+	EngineChecks map[string]func() error
 }
 
 // ErrNoSuchStage is the cause of the error of Run and Plan when Only names
@@ -109,6 +115,9 @@ func Run(ctx context.Context, g *experiment.Graph, opts Options) (*Summary, erro
 		return nil, err
 	}
 	nodes := r.selected(g)
+	if err := r.checkEngines(nodes); err != nil {
+		return nil, err
+	}
 	var wg sync.WaitGroup
 	for _, n := range nodes {
 		wg.Add(1)

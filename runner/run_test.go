@@ -280,6 +280,41 @@ func TestUnloadableInputIsRecomputed(t *testing.T) {
 	}
 }
 
+// Engine checks run before any stage, once per engine, and only for
+// engines of stages that would compute.
+func TestEngineChecks(t *testing.T) {
+	e := newEnv(t)
+	b := newGraph("part/engine.yaml")
+	b.add("x", "test.engine", stages.Params{"value": 1.0})
+	b.add("y", "test.engine", stages.Params{"value": 2.0})
+	b.add("s", "test.source", src(3))
+	calls := 0
+	check := func(err error) func(*Options) {
+		return func(o *Options) {
+			o.EngineChecks = map[string]func() error{"onnxruntime": func() error { calls++; return err }}
+		}
+	}
+	o := e.opts()
+	check(errors.New("no library"))(&o)
+	_, err := Run(context.Background(), b.g, o)
+	var ee *EngineError
+	if !errors.As(err, &ee) || ee.Engine != "onnxruntime" || got(ee.Stages) != "part/engine.yaml:x part/engine.yaml:y" ||
+		!strings.Contains(err.Error(), "no library") || calls != 1 {
+		t.Fatalf("failing check: %v (%d calls)", err, calls)
+	}
+	if ran := e.ran(); len(ran) != 0 {
+		t.Fatalf("stages ran despite the failed check: %v", ran)
+	}
+	calls = 0
+	if s := e.run(b, check(nil)); s.Executed != 3 || calls != 1 {
+		t.Fatalf("passing check: %+v, %d calls", s, calls)
+	}
+	calls = 0
+	if s := e.run(b, check(errors.New("no library"))); s.Cached != 3 || calls != 0 {
+		t.Fatalf("everything cached: %+v, %d calls", s, calls)
+	}
+}
+
 func TestPlanExplainsWhy(t *testing.T) {
 	e := newEnv(t)
 	p, err := Plan(chain(2).g, e.opts())

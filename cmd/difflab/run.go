@@ -14,6 +14,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"difflab/models/ort"
 	"difflab/runner"
 	"difflab/runner/experiment"
 )
@@ -108,6 +109,7 @@ func cmdRun(args []string) int {
 		stop() // a second Ctrl-C kills at once
 		r.log.Warn().Msg("interrupted: stopping stages (press Ctrl-C again to kill)")
 	}()
+	r.opts.EngineChecks = engineChecks
 	s, err := runner.Run(ctx, r.graph, r.opts)
 	if err != nil {
 		return runError(err)
@@ -137,15 +139,20 @@ func cmdPlan(args []string) int {
 	return exitOK
 }
 
+// engineChecks are run's checks that an engine can run here, made before
+// any stage starts (see runner.Options.EngineChecks).
+var engineChecks = map[string]func() error{"onnxruntime": ort.Init}
+
 // runError prints an error that stopped Run or Plan before any stage ran
 // and returns its exit status.
 func runError(err error) int {
 	fmt.Fprintln(stderr, "difflab:", err)
 	var ke *runner.KeyError
+	var ee *runner.EngineError
 	switch {
 	case errors.Is(err, runner.ErrNoSuchStage):
 		return exitUsage
-	case errors.As(err, &ke):
+	case errors.As(err, &ke), errors.As(err, &ee):
 		return exitValidation
 	}
 	return exitError

@@ -49,7 +49,7 @@ const LibName = "libonnxruntime.so.1"
 // cannot be found.
 var ErrNoLibrary = errors.New("ort: ONNX Runtime library not found")
 
-const howToGet = "run `just setup` (or scripts/setup.sh), or fetch it by hand: " +
+const howToGet = "fix: run `npx --yes rust-just@1.57.0 setup` (or scripts/setup.sh), or fetch it by hand: " +
 	"`cd /tmp && npm pack onnxruntime-node@1.30.0 && tar xzf onnxruntime-node-1.30.0.tgz` and copy " +
 	"package/bin/napi-v6/linux/x64/" + LibName + " to .difflab/lib/ (or point " + LibEnv + " at it)"
 
@@ -110,7 +110,7 @@ func Init() error {
 		}
 		onnx.SetSharedLibraryPath(libPath)
 		if err := onnx.InitializeEnvironment(onnx.WithLogLevelError()); err != nil {
-			initErr = fmt.Errorf("ort: initialising ONNX Runtime from %s: %w", libPath, err)
+			initErr = fmt.Errorf("ort: initialising ONNX Runtime from %s: %w (is it ONNX Runtime 1.30's %s? %s)", libPath, err, LibName, howToGet)
 		}
 	})
 	return initErr
