@@ -27,6 +27,22 @@ func (s *stringList) Set(v string) error {
 	return nil
 }
 
+// setList is the repeatable --set flag. A malformed override is a bad
+// command line, reported when the flag is parsed.
+type setList struct{ stringList }
+
+// Set implements flag.Value.
+func (s *setList) Set(v string) error {
+	if _, err := experiment.ParseSet(v); err != nil {
+		var e *experiment.Error
+		if errors.As(err, &e) {
+			return fmt.Errorf("%s (fix: %s)", e.Msg, e.Fix)
+		}
+		return err
+	}
+	return s.stringList.Set(v)
+}
+
 // newFlagSet returns a flag set for command name whose usage message shows
 // args (the positional arguments) and the flags.
 func newFlagSet(name, args, doc string) *flag.FlagSet {
@@ -106,7 +122,7 @@ func openCache(flagValue string) (*cache.Cache, bool) {
 type loadFlags struct {
 	root    string
 	profile string
-	sets    stringList
+	sets    setList
 }
 
 func addLoadFlags(fs *flag.FlagSet) *loadFlags {
@@ -129,7 +145,7 @@ func loadGraph(paths []string, f *loadFlags) (*experiment.Graph, int) {
 		}
 		paths = []string{"experiments"}
 	}
-	g, err := experiment.Load(paths, experiment.Options{Root: f.root, Profile: f.profile, Sets: f.sets})
+	g, err := experiment.Load(paths, experiment.Options{Root: f.root, Profile: f.profile, Sets: f.sets.stringList})
 	if err != nil {
 		experiment.PrintError(stderr, err)
 		var list experiment.ErrorList

@@ -205,7 +205,7 @@ func TestExitCodes(t *testing.T) {
 		!strings.Contains(out, "skipped   fail.yaml y: input x failed") {
 		t.Fatalf("failed stage: exit %d\n%s", code, out)
 	}
-	for _, args := range [][]string{{"run", "--nope"}, {"frobnicate"}, {"run", "--only", "nope", filepath.Join(w.exp, "demo.yaml")}, {"export", "x"}} {
+	for _, args := range [][]string{{"run", "--nope"}, {"frobnicate"}, {"run", "--only", "nope", filepath.Join(w.exp, "demo.yaml")}, {"export", "x"}, {"run", "--set", "a=1"}, {"plan", "--set", "a.value=[1"}} {
 		if code, _, errs := w.do(args[0], args[1:]...); code != exitUsage {
 			t.Errorf("%v: exit %d, want %d\n%s", args, code, exitUsage, errs)
 		}
