@@ -196,6 +196,7 @@ func TestSetErrors(t *testing.T) {
 		{"noisy.t=[]", []string{`--set for matrix axis "t" has no values`}},
 		{"noisy.seed=[1]", []string{`--set: parameter "seed" of stage noisy must be one int value, not a list`}},
 		{"model.file=nope.onnx", []string{"nope.onnx does not exist", "working directory"}},
+		{"model.file=testdata", []string{"testdata is a directory", "name a file"}},
 	} {
 		list := loadErr(t, []string{"testdata/ok/forward.yaml", "testdata/ok/includes/main.yaml"}, Options{Sets: []string{tc.set}})
 		if len(list) != 1 {

@@ -118,9 +118,14 @@ func convertParam(p *stages.Param, n *yaml.Node, vc valueCtx) (any, *paramError)
 		if !filepath.IsAbs(path) {
 			path = filepath.Join(vc.dir, path)
 		}
-		if _, err := os.Stat(path); err != nil {
+		info, err := os.Stat(path)
+		if err != nil {
 			return nil, &paramError{vc.pos(n), fmt.Sprintf("file %s does not exist (%s)", clip(n.Value), path),
 				"paths are relative to the file that sets them (to the working directory for --set); check the path"}
+		}
+		if info.IsDir() {
+			return nil, &paramError{vc.pos(n), fmt.Sprintf("%s is a directory (%s)", clip(n.Value), path),
+				"name a file in it"}
 		}
 		v = path
 	default:
