@@ -34,6 +34,9 @@ func init() {
 			if p.Int("t") == 13 && p.Float("scale") > 1 {
 				return errors.New("t=13 needs scale <= 1")
 			}
+			if p.Float("scale") == 7 {
+				return errors.New("parameter scale: 7 is refused")
+			}
 			return nil
 		},
 	})

@@ -208,6 +208,12 @@ func TestSetErrors(t *testing.T) {
 			t.Errorf("--set %s: %v, want position --set and %q", tc.set, e, tc.words)
 		}
 	}
+	// An error of the kind's Check about a parameter given with --set
+	// points at the flag.
+	list := loadErr(t, []string{"testdata/ok/forward.yaml"}, Options{Sets: []string{"noisy.scale=7"}})
+	if len(list) != 1 || list[0].Pos.File != `--set "noisy.scale=7"` || !strings.Contains(list[0].Msg, "parameter scale: 7 is refused") {
+		t.Errorf("--set noisy.scale=7: %v", list)
+	}
 	if _, err := ParseSet("a.b=[1, 2]"); err != nil {
 		t.Errorf("ParseSet: %v", err)
 	}

@@ -28,6 +28,9 @@ type stageInfo struct {
 	index int // definition order
 	kind  *stages.Kind
 	base  stages.Params // parameters without the matrix axes
+	// setAt is where each parameter set by the experiment, a profile or
+	// --set got its value (for a matrix axis, its list of values).
+	setAt map[string]Pos
 	// own are the axes of the stage's matrix (parameters of its kind), and
 	// ownCombos the number of their combinations (0 when too many).
 	own       []axis
@@ -276,7 +279,7 @@ func (l *loader) overrides(raw *rawExperiment, c *collector) ([]override, bool) 
 // overrides; matrix axes get their (possibly overridden) typed values.
 func resolveParams(s *stageInfo, ovs map[string]override, c *collector) {
 	k, d := s.kind, s.def
-	s.base = stages.Params{}
+	s.base, s.setAt = stages.Params{}, map[string]Pos{}
 	for i := range k.Params {
 		p := &k.Params[i]
 		if p.Default == nil {
@@ -306,7 +309,7 @@ func resolveParams(s *stageInfo, ovs map[string]override, c *collector) {
 			if v, pe := convertParam(p, e.val, inFile); pe != nil {
 				c.add(pe.pos, pe.fix, "parameter %q of stage %s %s", name, d.id, pe.msg)
 			} else {
-				s.base[name] = v
+				s.base[name], s.setAt[name] = v, d.file.pos(e.val)
 			}
 		}
 	}
@@ -322,6 +325,7 @@ func resolveParams(s *stageInfo, ovs map[string]override, c *collector) {
 		if o, ok := ovs[name]; ok {
 			items, vc, where, fromFile = o.val, valueCtx{pos: o.valPos, dir: o.dir, c: c}, o.from+" for matrix axis", false
 		}
+		s.setAt[name] = vc.pos(items)
 		var list []*yaml.Node
 		switch {
 		case items.Kind == yaml.SequenceNode:
@@ -382,7 +386,7 @@ func resolveParams(s *stageInfo, ovs map[string]override, c *collector) {
 			c.add(pe.pos, pe.fix, "%s: parameter %q of stage %s %s", o.from, name, d.id, pe.msg)
 			continue
 		}
-		s.base[name] = v
+		s.base[name], s.setAt[name] = v, o.valPos(o.val)
 	}
 	for i := range k.Params {
 		p := &k.Params[i]
@@ -709,8 +713,21 @@ func checkStage(s *stageInfo, c *collector) {
 		if n := failed[msg]; n > 1 {
 			who += fmt.Sprintf(" (and %d more expansions)", n-1)
 		}
-		c.add(s.def.pos, fixes[msg], "%s: %s", who, msg)
+		c.add(s.checkPos(msg), fixes[msg], "%s: %s", who, msg)
 	}
+}
+
+// checkPos returns where to point for an error of the kind's Check: at the
+// value of the parameter the message starts with ("parameter NAME: ..."),
+// when the experiment, a profile or --set gave it, else at the stage.
+func (s *stageInfo) checkPos(msg string) Pos {
+	if rest, ok := strings.CutPrefix(msg, "parameter "); ok {
+		name, _, _ := strings.Cut(rest, ":")
+		if p, ok := s.setAt[name]; ok {
+			return p
+		}
+	}
+	return s.def.pos
 }
 
 // nodeID returns the id of the expansion of stage id with value indices dg
