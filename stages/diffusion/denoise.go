@@ -87,10 +87,10 @@ func oneStep(m *noiseModel, in *artifact.Images, t int, prompt string) (*artifac
 		}
 	case modelfile.PredictsX0:
 		if m.desc.Output.Channels != m.desc.Image.Channels {
-			return nil, fmt.Errorf("%s predicts %d channels for %d-channel images", m.dir, m.desc.Output.Channels, m.desc.Image.Channels)
+			return nil, fmt.Errorf("%s predicts %d channels for %d-channel images", m.name, m.desc.Output.Channels, m.desc.Image.Channels)
 		}
 	default:
-		return nil, fmt.Errorf("%s predicts %q; one-step denoising needs a noise (epsilon) model or a direct denoiser (x0)", m.dir, m.desc.Predicts)
+		return nil, fmt.Errorf("%s predicts %q; one-step denoising needs a noise (epsilon) model or a direct denoiser (x0)", m.name, m.desc.Predicts)
 	}
 	n := in.N()
 	sh := m.shape(n)

@@ -48,7 +48,7 @@ func oracleModel(t *testing.T, calls *[]int) *noiseModel {
 	if err := desc.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	m := &noiseModel{dir: "oracle", desc: desc, sched: ddpm.Schedule{AlphasCumprod: sc.AlphasCumprod}}
+	m := &noiseModel{name: "the oracle model", desc: desc, sched: ddpm.Schedule{AlphasCumprod: sc.AlphasCumprod}}
 	m.predict = func(x *artifact.Tensor, ts []float64, prompts []string) (*modelfile.Prediction, error) {
 		if calls != nil {
 			*calls = append(*calls, x.Shape[0])
@@ -238,6 +238,10 @@ func TestSDEditAndImageRange(t *testing.T) {
 		t.Fatalf("sdedit: %v in [%v, %v], labels %v", out.Shape, out.Lo, out.Hi, labels)
 	}
 	near(t, "sdedit", out.Image(2), target(1), tol)
+	wrong := artifact.NewImages(1, 3, size, size, 0, 1)
+	if _, _, err := sdedit(ctx, m, wrong, 20, 1); err == nil || !strings.Contains(err.Error(), "images are 3 x 8 x 8, the oracle model works on 1 x 8 x 8") {
+		t.Errorf("an RGB image for a gray model: %v", err)
+	}
 	ctx = newContext(t, "sdedit", map[string]any{"i_start": 33})
 	if _, _, err := sdedit(ctx, m, in, 33, 1); err == nil || !strings.Contains(err.Error(), "i_start") {
 		t.Errorf("i_start 33 error: %v", err)

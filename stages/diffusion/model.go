@@ -2,6 +2,7 @@ package diffusion
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"difflab/models/ddpm"
@@ -14,7 +15,9 @@ import (
 
 // noiseModel is an opened model as the stage kinds see it.
 type noiseModel struct {
-	dir  string
+	// name says which model it is, for messages: "the model of stage
+	// train (epoch_005)".
+	name string
 	desc *modelfile.Description
 	// sched is the DDPM schedule; empty for models without one.
 	sched ddpm.Schedule
@@ -39,7 +42,8 @@ func openModel(ctx *stages.Context) (*noiseModel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stage %s: %w", ctx.Stage, err)
 	}
-	nm := &noiseModel{dir: dir, desc: m.Desc, close: m.Close}
+	name := fmt.Sprintf("the model of stage %s (%s)", ctx.In["model"][0].Stage, filepath.Base(dir))
+	nm := &noiseModel{name: name, desc: m.Desc, close: m.Close}
 	if m.Desc.Condition.Kind == modelfile.ConditionNone {
 		nm.predict = func(x *artifact.Tensor, t []float64, prompts []string) (*modelfile.Prediction, error) {
 			return m.Predict(x, t, nil)
@@ -88,13 +92,13 @@ func (m *noiseModel) lohi() (float32, float32) {
 // requireEpsilon checks that the model is a DDPM noise predictor.
 func (m *noiseModel) requireEpsilon() error {
 	if m.desc.Predicts != modelfile.PredictsEpsilon {
-		return fmt.Errorf("%s predicts %q; this stage needs a DDPM noise (epsilon) model such as train.ddpm's", m.dir, m.desc.Predicts)
+		return fmt.Errorf("%s predicts %q; this stage needs a DDPM noise (epsilon) model such as train.ddpm's", m.name, m.desc.Predicts)
 	}
 	if m.sched.T() == 0 {
-		return fmt.Errorf("%s has no noise schedule in model.json (field \"schedule\")", m.dir)
+		return fmt.Errorf("%s has no noise schedule in model.json (field \"schedule\")", m.name)
 	}
 	if m.desc.Output.Channels != m.desc.Image.Channels {
-		return fmt.Errorf("%s predicts %d channels for %d-channel images", m.dir, m.desc.Output.Channels, m.desc.Image.Channels)
+		return fmt.Errorf("%s predicts %d channels for %d-channel images", m.name, m.desc.Output.Channels, m.desc.Image.Channels)
 	}
 	return nil
 }
@@ -120,7 +124,7 @@ func (m *noiseModel) class(param, prompt string) (int64, error) {
 			param, prompt, strings.Join(known, ", "))
 	case modelfile.ConditionNone:
 		if prompt != "" {
-			return 0, fmt.Errorf("parameter %s: the model %s takes no condition; leave the prompt empty", param, m.dir)
+			return 0, fmt.Errorf("parameter %s: %s takes no condition; leave the prompt empty", param, m.name)
 		}
 	}
 	return -1, nil
@@ -167,8 +171,8 @@ func (m *noiseModel) ddpmModel(prompts []string) ddpm.Model {
 func (m *noiseModel) toModelRange(in *artifact.Images, port string) ([]float32, error) {
 	im := m.desc.Image
 	if in.C() != im.Channels || in.H() != im.Height || in.W() != im.Width {
-		return nil, fmt.Errorf("input %s: images are %d x %d x %d, the model %s works on %d x %d x %d; resize or convert them first",
-			port, in.C(), in.H(), in.W(), m.dir, im.Channels, im.Height, im.Width)
+		return nil, fmt.Errorf("input %s: images are %d x %d x %d, %s works on %d x %d x %d; resize or convert them first",
+			port, in.C(), in.H(), in.W(), m.name, im.Channels, im.Height, im.Width)
 	}
 	lo, hi := m.lohi()
 	x := make([]float32, len(in.Data))
