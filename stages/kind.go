@@ -103,7 +103,9 @@ type Kind struct {
 	// Params declares the parameters; no other parameter is accepted.
 	Params []Param
 	// Check, if set, validates parameters together before anything runs (for
-	// example sizes that would not fit in memory). Errors name the parameter.
+	// example sizes that would not fit in memory). An error about one
+	// parameter starts "parameter NAME: ", so that the message points at
+	// where NAME was given (its value in the file, or the --set flag).
 	Check func(p Params) error
 	// Files, if set, lists files (absolute paths) the stage reads besides its
 	// path parameters, such as a dataset; the runner digests them into the key.
