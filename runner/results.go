@@ -41,10 +41,26 @@ func ResultDir(results, experimentPath, id string) string {
 // is a hard link to its cache entry's file rather than a copy.
 const linkResultsFrom = 1 << 20
 
+// resultCheck says how publishResults decides that a results folder
+// already holds an entry's files.
+type resultCheck int
+
+const (
+	// checkStat trusts a folder whose marker names the entry, records the
+	// entry's digests and matches every file's size and modification time.
+	checkStat resultCheck = iota
+	// checkHash also hashes every file of the folder (--verify).
+	checkHash
+	// replaceAlways replaces the folder whatever it holds: the entry was
+	// just computed, so a folder of an earlier computation under the same
+	// key (a repaired or forced entry) is not to be trusted.
+	replaceAlways
+)
+
 // publishResults copies the files of entry e into n's results folder,
 // replacing what was there, and returns their paths. A folder that already
-// holds e's files unchanged is left alone.
-func publishResults(results string, n *experiment.Node, e *cache.Entry) ([]string, error) {
+// holds e's files unchanged, as check decides, is left alone.
+func publishResults(results string, n *experiment.Node, e *cache.Entry, check resultCheck) ([]string, error) {
 	if !filepath.IsLocal(filepath.FromSlash(n.Experiment.Path)) {
 		return nil, fmt.Errorf("experiment path %q leaves the results folder", n.Experiment.Path)
 	}
@@ -55,7 +71,7 @@ func publishResults(results string, n *experiment.Node, e *cache.Entry) ([]strin
 			paths = append(paths, filepath.Join(dst, filepath.FromSlash(f.Path)))
 		}
 	}
-	if upToDate(dst, e) {
+	if check != replaceAlways && upToDate(dst, e, check == checkHash) {
 		return paths, nil
 	}
 	parent := filepath.Dir(dst)
@@ -111,7 +127,7 @@ func publishResults(results string, n *experiment.Node, e *cache.Entry) ([]strin
 	if err := os.Rename(tmp, dst); err != nil {
 		// Another process sharing the results folder may have just put
 		// the same files there.
-		if upToDate(dst, e) {
+		if upToDate(dst, e, false) {
 			return paths, nil
 		}
 		return nil, err
@@ -119,18 +135,34 @@ func publishResults(results string, n *experiment.Node, e *cache.Entry) ([]strin
 	return paths, nil
 }
 
-// upToDate reports whether dst's marker names e and every file is there
-// with the size and modification time it had when copied.
-func upToDate(dst string, e *cache.Entry) bool {
+// upToDate reports whether dst's marker names e, records the size and
+// digest of each of e's files, and every file is there with the size and
+// modification time it had when copied; with hash, also whether every file
+// still has its digest.
+func upToDate(dst string, e *cache.Entry, hash bool) bool {
 	info, err := ReadResult(dst)
 	if err != nil || info.Key != e.Key || len(info.Outputs) != len(e.Manifest.Outputs) {
 		return false
 	}
-	for _, o := range info.Outputs {
-		for _, f := range o.Files {
-			st, err := os.Stat(filepath.Join(dst, filepath.FromSlash(f.Path)))
+	for i, o := range info.Outputs {
+		want := e.Manifest.Outputs[i]
+		if o.Name != want.Name || o.Type != want.Type || len(o.Files) != len(want.Files) {
+			return false
+		}
+		for j, f := range o.Files {
+			w := want.Files[j]
+			if f.Path != w.Path || f.Size != w.Size || f.SHA256 != w.SHA256 {
+				return false
+			}
+			p := filepath.Join(dst, filepath.FromSlash(f.Path))
+			st, err := os.Stat(p)
 			if err != nil || st.Size() != f.Size || st.ModTime().UnixNano() != f.MtimeNS {
 				return false
+			}
+			if hash {
+				if sum, err := cache.HashFile(p); err != nil || sum != f.SHA256 {
+					return false
+				}
 			}
 		}
 	}

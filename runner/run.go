@@ -312,9 +312,16 @@ func (r *run) node(ctx context.Context, n *experiment.Node) {
 		log.Warn().Err(err).Msg("cannot record the key for plan")
 	}
 	if r.opts.Results != "" {
-		outs, err := publishResults(r.opts.Results, n, e)
+		check := checkStat
+		switch {
+		case how == computed:
+			check = replaceAlways
+		case r.opts.Verify:
+			check = checkHash
+		}
+		outs, err := publishResults(r.opts.Results, n, e, check)
 		if err != nil {
-			st.res.Error = "results: " + err.Error()
+			st.res.ResultsError = err.Error()
 			log.Error().Err(err).Msg("copying results")
 		}
 		st.res.Outputs = outs

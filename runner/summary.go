@@ -22,6 +22,9 @@ type StageResult struct {
 	Seconds float64 `json:"seconds"`
 	// Error is set for failed stages.
 	Error string `json:"error,omitempty"`
+	// ResultsError is set when the stage's entry is valid but its outputs
+	// could not be copied to the results folder.
+	ResultsError string `json:"results_error,omitempty"`
 	// Reason says why a stage was skipped or would run.
 	Reason string `json:"reason,omitempty"`
 	// Outputs lists the result files of the stage, below the results folder.
@@ -37,6 +40,9 @@ type Summary struct {
 	Skipped  int `json:"skipped"`
 	// WouldRun counts the stages Plan found without a valid entry.
 	WouldRun int `json:"would_run"`
+	// ResultsFailed counts the stages whose outputs could not be copied to
+	// the results folder (ResultsError).
+	ResultsFailed int `json:"results_failed"`
 	// Interrupted is true when the run was cancelled (Ctrl-C).
 	Interrupted bool    `json:"interrupted"`
 	Seconds     float64 `json:"seconds"`
@@ -47,8 +53,11 @@ type Summary struct {
 
 // count fills the counters from Stages.
 func (s *Summary) count() {
-	s.Executed, s.Cached, s.Failed, s.Skipped, s.WouldRun = 0, 0, 0, 0, 0
+	s.Executed, s.Cached, s.Failed, s.Skipped, s.WouldRun, s.ResultsFailed = 0, 0, 0, 0, 0, 0
 	for _, st := range s.Stages {
+		if st.ResultsError != "" {
+			s.ResultsFailed++
+		}
 		switch st.Status {
 		case StatusExecuted:
 			s.Executed++

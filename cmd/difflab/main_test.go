@@ -205,6 +205,18 @@ func TestExitCodes(t *testing.T) {
 		!strings.Contains(out, "skipped   fail.yaml y: input x failed") {
 		t.Fatalf("failed stage: exit %d\n%s", code, out)
 	}
+	// A results folder that cannot be written is an I/O error, on the run
+	// that computes and on the one that finds everything cached.
+	os.RemoveAll(w.results)
+	os.WriteFile(w.results, []byte("a file where the results folder goes"), 0o644)
+	for i := 0; i < 2; i++ {
+		code, out, _ = w.do("run", filepath.Join(w.exp, "demo.yaml"))
+		if code != exitError || !strings.Contains(out, "demo.yaml a: results not written: ") ||
+			!strings.Contains(out, "5 with results not written") {
+			t.Fatalf("unwritable results, run %d: exit %d\n%s", i+1, code, out)
+		}
+	}
+	os.Remove(w.results)
 	for _, args := range [][]string{{"run", "--nope"}, {"frobnicate"}, {"run", "--only", "nope", filepath.Join(w.exp, "demo.yaml")}, {"export", "x"}, {"run", "--set", "a=1"}, {"plan", "--set", "a.value=[1"}} {
 		if code, _, errs := w.do(args[0], args[1:]...); code != exitUsage {
 			t.Errorf("%v: exit %d, want %d\n%s", args, code, exitUsage, errs)

@@ -120,6 +120,8 @@ func cmdRun(args []string) int {
 		return exitInterrupted
 	case s.Failed > 0:
 		return exitStageFailed
+	case s.ResultsFailed > 0:
+		return exitError
 	}
 	return exitOK
 }
@@ -169,16 +171,19 @@ func printSummary(w io.Writer, s *runner.Summary, asJSON, all, plan bool) {
 		return
 	}
 	for _, st := range s.Stages {
-		if !all && (st.Status == runner.StatusExecuted || st.Status == runner.StatusCached) {
+		if !all && st.ResultsError == "" && (st.Status == runner.StatusExecuted || st.Status == runner.StatusCached) {
 			continue
 		}
 		line := fmt.Sprintf("%-9s %s", st.Status, st.Experiment)
 		if st.ID != "" {
 			line += " " + st.ID
 		}
-		if st.Error != "" {
+		switch {
+		case st.Error != "":
 			line += ": " + st.Error
-		} else if st.Reason != "" {
+		case st.ResultsError != "":
+			line += ": results not written: " + st.ResultsError
+		case st.Reason != "":
 			line += ": " + st.Reason
 		}
 		fmt.Fprintln(w, line)
@@ -193,6 +198,9 @@ func printSummary(w io.Writer, s *runner.Summary, asJSON, all, plan bool) {
 	}
 	if s.Skipped > 0 {
 		parts = append(parts, fmt.Sprintf("%d skipped", s.Skipped))
+	}
+	if s.ResultsFailed > 0 {
+		parts = append(parts, fmt.Sprintf("%d with results not written", s.ResultsFailed))
 	}
 	total := strings.Join(parts, ", ") + fmt.Sprintf(" in %.1fs", s.Seconds)
 	if s.Interrupted {

@@ -1,0 +1,140 @@
+package runner
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"difflab/stages/artifact"
+)
+
+// corruptKeepingStat changes one byte of the file at p and restores its
+// size and modification time, so that only hashing can tell.
+func corruptKeepingStat(t *testing.T, p string) {
+	t.Helper()
+	st, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)-1] ^= 0x40
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(p, st.ModTime(), st.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestResultsFolderFollowsTheEntry(t *testing.T) {
+	for _, mode := range []string{"verify", "force"} {
+		t.Run(mode, func(t *testing.T) {
+			e := newEnv(t)
+			g := newGraph("r.yaml")
+			g.add("a", "test.source", src(1))
+			e.run(g)
+			out := filepath.Join(ResultDir(e.results, "r.yaml", "a"), "out.npy")
+			want, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			corruptKeepingStat(t, out)
+			s := e.run(g, func(o *Options) {
+				o.Verify = mode == "verify"
+				o.Force = mode == "force"
+			})
+			if r := result(t, s, "a"); r.Error != "" || r.ResultsError != "" {
+				t.Fatalf("a: %+v", r)
+			}
+			if b, _ := os.ReadFile(out); string(b) != string(want) {
+				t.Fatalf("after a run with --%s the results folder still holds the corrupted file", mode)
+			}
+		})
+	}
+}
+
+func TestResultsFolderOfARepairedEntry(t *testing.T) {
+	// The weights file of a model is hard-linked into the results folder,
+	// so corrupting one corrupts the other; the repaired entry must not
+	// leave the corrupted link in place.
+	e := newEnv(t)
+	g := newGraph("m.yaml")
+	g.add("m", "test.model", nil)
+	s := e.run(g)
+	en, err := e.c.Get(result(t, s, "m").Key, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel := filepath.Join("model", "epoch_001", "weights.bin")
+	want, err := os.ReadFile(filepath.Join(en.OutDir, rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	corruptKeepingStat(t, filepath.Join(en.OutDir, rel))
+	s = e.run(g, func(o *Options) { o.Verify = true })
+	if r := result(t, s, "m"); r.Status != StatusExecuted {
+		t.Fatalf("the corrupted entry was not recomputed: %+v", r)
+	}
+	if b, _ := os.ReadFile(filepath.Join(ResultDir(e.results, "m.yaml", "m"), rel)); string(b) != string(want) {
+		t.Fatal("the results folder still holds the corrupted weights after the entry was repaired")
+	}
+}
+
+func TestResultsThatCannotBeWrittenAreReported(t *testing.T) {
+	cases := map[string]func(t *testing.T, e *env) *graph{
+		"results path is a file": func(t *testing.T, e *env) *graph {
+			if err := os.WriteFile(e.results, []byte("not a folder"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			g := newGraph("r.yaml")
+			g.add("a", "test.source", src(1))
+			return g
+		},
+		"name too long": func(t *testing.T, e *env) *graph {
+			g := newGraph(strings.Repeat("x", 300) + ".yaml")
+			g.add("a", "test.source", src(1))
+			return g
+		},
+	}
+	for name, setUp := range cases {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			g := setUp(t, e)
+			for _, run := range []string{"computed", "cached"} {
+				s := e.run(g)
+				r := result(t, s, "a")
+				if r.ResultsError == "" || s.ResultsFailed != 1 {
+					t.Fatalf("%s: a results folder that cannot be written is not reported: %+v", run, s)
+				}
+				if r.Status == StatusFailed {
+					t.Fatalf("%s: the stage itself is reported failed: %+v", run, r)
+				}
+			}
+		})
+	}
+}
+
+func TestResultsFolderUpToDateIsLeftAlone(t *testing.T) {
+	e := newEnv(t)
+	g := newGraph("r.yaml")
+	g.add("a", "test.source", src(1))
+	e.run(g)
+	out := filepath.Join(ResultDir(e.results, "r.yaml", "a"), "out.npy")
+	st1, err := os.Stat(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond)
+	e.run(g, func(o *Options) { o.Verify = true })
+	if st2, _ := os.Stat(out); !st2.ModTime().Equal(st1.ModTime()) {
+		t.Fatal("--verify rewrote a results folder whose files are intact")
+	}
+	if a, err := LoadResult(filepath.Dir(out), "out"); err != nil || a.(*artifact.Tensor).Data[0] != 1 {
+		t.Fatalf("LoadResult = %v, %v", a, err)
+	}
+}
