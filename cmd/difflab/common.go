@@ -127,7 +127,7 @@ type loadFlags struct {
 
 func addLoadFlags(fs *flag.FlagSet) *loadFlags {
 	f := &loadFlags{}
-	fs.StringVar(&f.root, "root", "", "experiments root that result paths are relative to (default: the nearest directory named experiments)")
+	fs.StringVar(&f.root, "root", "", "experiments root that result paths are relative to (default: the nearest directory named experiments, else the working directory)")
 	fs.StringVar(&f.profile, "profile", experiment.DefaultProfile, "parameter profile: quick or full (or one an experiment defines)")
 	fs.Var(&f.sets, "set", "override a parameter: STAGE.PARAM=VALUE (repeatable)")
 	return f

@@ -14,9 +14,10 @@ import (
 // Options control Load. The zero value is usable.
 type Options struct {
 	// Root is the experiments root that Experiment.Path is relative to.
-	// When empty: a directory given to Load is its own root, and a file's
-	// root is its nearest enclosing directory named "experiments" (else the
-	// file's own directory).
+	// When empty, the root of a file or directory given to Load is the
+	// nearest directory named "experiments" at or above it, else the
+	// working directory when that encloses it, else the file's directory
+	// (the directory itself): see defaultRoot.
 	Root string
 	// Profile names the profile to apply; empty means "quick".
 	Profile string
@@ -152,14 +153,14 @@ func (l *loader) findJobs(paths []string, c *collector) []job {
 		if !st.IsDir() {
 			root := l.opts.Root
 			if root == "" {
-				root = defaultRoot(p)
+				root = defaultRoot(filepath.Dir(absPath(p)))
 			}
 			addJob(job{file: p, root: root, explicit: true})
 			continue
 		}
 		root := l.opts.Root
 		if root == "" {
-			root = p
+			root = defaultRoot(absPath(p))
 		}
 		var found []string
 		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
@@ -200,20 +201,33 @@ func unwrapPath(err error) error {
 	return err
 }
 
-// defaultRoot returns the nearest directory named "experiments" enclosing
-// file, else the file's directory.
-func defaultRoot(file string) string {
-	dir := filepath.Dir(absPath(file))
+// defaultRoot returns the experiments root for the files in dir (an
+// absolute path) when Options.Root is empty: the nearest directory named
+// "experiments" that is dir or encloses it, else the working directory when
+// it encloses dir, else dir. A file and the directories above it up to the
+// root give every experiment the same path, so its results land in the same
+// folder however the run names it.
+func defaultRoot(dir string) string {
 	for d := dir; ; {
 		if filepath.Base(d) == "experiments" {
 			return d
 		}
 		parent := filepath.Dir(d)
 		if parent == d {
-			return dir
+			break
 		}
 		d = parent
 	}
+	if wd, err := os.Getwd(); err == nil && localTo(wd, dir) {
+		return wd
+	}
+	return dir
+}
+
+// localTo reports whether path (absolute) is dir or lies below it.
+func localTo(dir, path string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && filepath.IsLocal(rel)
 }
 
 // experimentPath returns abs relative to root, with forward slashes; a file

@@ -74,7 +74,7 @@ func TestForward(t *testing.T) {
 	g := load(t, []string{"testdata/ok/forward.yaml"}, Options{})
 	eq(t, "experiments", len(g.Experiments), 1)
 	e := g.Experiments[0]
-	eq(t, "Path", e.Path, "forward.yaml")
+	eq(t, "Path", e.Path, "testdata/ok/forward.yaml") // relative to the working directory
 	eq(t, "File", e.File, "testdata/ok/forward.yaml")
 	eq(t, "Name", e.Name, "1.1 Forward process")
 	eq(t, "Doc", e.Doc, "Noise a test image to t = 250, 500 and 750.\n")
@@ -229,7 +229,7 @@ func TestWalk(t *testing.T) {
 		skipped = append(skipped, e.Skipped)
 	}
 	// Sorted by path; _common.yaml is include-only.
-	eq(t, "paths", paths, []string{"a.yaml", "b.yaml", "sub/a.yaml"})
+	eq(t, "paths", paths, []string{"testdata/ok/walk/a.yaml", "testdata/ok/walk/b.yaml", "testdata/ok/walk/sub/a.yaml"})
 	eq(t, "skipped", skipped, []string{"", "", "missing ../missing.onnx: export it first"})
 	eq(t, "skipped nodes", len(g.Experiments[2].Nodes), 0)
 	eq(t, "ids", ids(g.Nodes), []string{"image", "image", "copy"})
@@ -251,8 +251,19 @@ func TestRoot(t *testing.T) {
 	eq(t, "default name", e.Name, "part_a/one")
 	e = load(t, []string{"testdata/ok/experiments/part_a/one.yaml"}, Options{Root: "testdata/ok"}).Experiments[0]
 	eq(t, "path under Root", e.Path, "experiments/part_a/one.yaml")
-	e = load(t, []string{"testdata/ok/experiments"}, Options{}).Experiments[0]
-	eq(t, "path under the directory", e.Path, "part_a/one.yaml")
+	// However the run names it, an experiment has one path, so its results
+	// land in one folder.
+	for _, arg := range []string{"testdata/ok/experiments", "testdata/ok/experiments/part_a", "testdata/ok/experiments/part_a/"} {
+		e = load(t, []string{arg}, Options{}).Experiments[0]
+		eq(t, "path of an experiment found under "+arg, e.Path, "part_a/one.yaml")
+	}
+	for _, arg := range []string{"testdata/ok/walk", "testdata/ok/walk/sub", "testdata/ok"} {
+		for _, e := range load(t, []string{arg}, Options{}).Experiments {
+			if e.File == "testdata/ok/walk/b.yaml" || e.File == "testdata/ok/walk/sub/a.yaml" {
+				eq(t, "path of "+e.File+" found under "+arg, e.Path, e.File)
+			}
+		}
+	}
 	// Two files with the same path under different roots would share results.
 	list := loadErr(t, []string{"testdata/ok/walk/a.yaml", "testdata/ok/walk/sub/a.yaml"}, Options{Root: "testdata/ok/nowhere"})
 	if len(list) != 1 || !strings.Contains(list[0].Msg, "both have the path a.yaml") {
