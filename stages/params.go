@@ -1,6 +1,9 @@
 package stages
 
-import "fmt"
+import (
+	"fmt"
+	"io/fs"
+)
 
 // Params holds a stage's parameter values after defaults, profile and
 // command-line overrides, keyed by name. Values have canonical Go types:
@@ -40,3 +43,29 @@ func (p Params) Floats(name string) []float64 { return get[[]float64](p, name) }
 
 // Strings returns the strings parameter name.
 func (p Params) Strings(name string) []string { return get[[]string](p, name) }
+
+// RegularFile returns nil when info (of a path with links followed)
+// describes a regular file, and otherwise an error saying what it is: a
+// path parameter or a file a stage reads must be a regular file, because
+// reading a device or a FIFO may never end.
+func RegularFile(info fs.FileInfo) error {
+	m := info.Mode()
+	var what string
+	switch {
+	case m.IsRegular():
+		return nil
+	case m.IsDir():
+		what = "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		what = "a FIFO"
+	case m&fs.ModeSocket != 0:
+		what = "a socket"
+	case m&fs.ModeCharDevice != 0:
+		what = "a character device"
+	case m&fs.ModeDevice != 0:
+		what = "a device"
+	default:
+		what = "a file of mode " + m.String()
+	}
+	return fmt.Errorf("%s is not a regular file but %s", info.Name(), what)
+}

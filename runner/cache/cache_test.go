@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -368,5 +369,34 @@ func TestDigesterStatCache(t *testing.T) {
 	os.Rename(filepath.Join(sub, "a", "x"), filepath.Join(sub, "a", "y"))
 	if d2, _ := d.Digest(sub); d1 == d2 {
 		t.Fatal("renaming a file in a directory kept its digest")
+	}
+}
+
+func TestDigesterRefusesWhatIsNotARegularFile(t *testing.T) {
+	dir := t.TempDir()
+	d := NewDigester(filepath.Join(dir, "stat.json"))
+	if _, err := d.Digest("/dev/zero"); err == nil || !strings.Contains(err.Error(), "not a regular file but a character device") {
+		t.Fatalf("Digest(/dev/zero) = %v, want an error, not endless reading", err)
+	}
+	// A link to a regular file inside a directory is followed; a FIFO is
+	// an error, not a read that waits for a writer forever.
+	tree := filepath.Join(dir, "tree")
+	os.MkdirAll(tree, 0o755)
+	os.WriteFile(filepath.Join(dir, "target"), []byte("abc"), 0o644)
+	os.Symlink(filepath.Join(dir, "target"), filepath.Join(tree, "link"))
+	withLink, err := d.Digest(tree)
+	if err != nil {
+		t.Fatalf("a directory holding a link to a file: %v", err)
+	}
+	os.Remove(filepath.Join(tree, "link"))
+	os.WriteFile(filepath.Join(tree, "link"), []byte("abc"), 0o644)
+	if plain, _ := d.Digest(tree); plain != withLink {
+		t.Fatal("a link digests differently from the file it names")
+	}
+	if err := syscall.Mkfifo(filepath.Join(tree, "pipe"), 0o644); err != nil {
+		t.Skipf("cannot make a FIFO here: %v", err)
+	}
+	if _, err := d.Digest(tree); err == nil || !strings.Contains(err.Error(), "pipe is not a regular file but a FIFO") {
+		t.Fatalf("a directory holding a FIFO: %v", err)
 	}
 }

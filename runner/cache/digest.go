@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"difflab/stages"
 )
 
 // racyWindow is how recent a file's modification time may be for its digest
@@ -71,6 +73,11 @@ func (d *Digester) Digest(path string) (string, error) {
 		if err != nil || fi.IsDir() {
 			return err
 		}
+		if fi.Mode()&os.ModeSymlink != 0 {
+			if fi, err = os.Stat(p); err != nil {
+				return err
+			}
+		}
 		sum, err := d.file(p, fi)
 		if err != nil {
 			return err
@@ -86,7 +93,13 @@ func (d *Digester) Digest(path string) (string, error) {
 	return SumLines(lines), nil
 }
 
+// file returns the digest of the file at path, whose (followed) FileInfo
+// is info. Anything but a regular file is an error: reading a device or a
+// FIFO may never end.
 func (d *Digester) file(path string, info os.FileInfo) (string, error) {
+	if err := stages.RegularFile(info); err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return "", err

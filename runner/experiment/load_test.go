@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -197,6 +198,7 @@ func TestSetErrors(t *testing.T) {
 		{"noisy.seed=[1]", []string{`--set: parameter "seed" of stage noisy must be one int value, not a list`}},
 		{"model.file=nope.onnx", []string{"nope.onnx does not exist", "working directory"}},
 		{"model.file=testdata", []string{"testdata is a directory", "name a file"}},
+		{"model.file=/dev/zero", []string{"zero is not a regular file but a character device", "name a regular file"}},
 	} {
 		list := loadErr(t, []string{"testdata/ok/forward.yaml", "testdata/ok/includes/main.yaml"}, Options{Sets: []string{tc.set}})
 		if len(list) != 1 {
@@ -482,5 +484,20 @@ func TestInheritedLimits(t *testing.T) {
 		if len(list) != 1 || !strings.Contains(list[0].Msg, tc.want) {
 			t.Errorf("%s: %v, want one error with %q", tc.name, list, tc.want)
 		}
+	}
+}
+
+func TestPathMustNameARegularFile(t *testing.T) {
+	// Reading a FIFO blocks until a writer comes: an experiment naming one
+	// is refused at its line instead of hanging the run.
+	dir := t.TempDir()
+	if err := syscall.Mkfifo(filepath.Join(dir, "pipe"), 0o644); err != nil {
+		t.Skipf("cannot make a FIFO here: %v", err)
+	}
+	exp := filepath.Join(dir, "fifo.yaml")
+	os.WriteFile(exp, []byte("stages:\n  model:\n    kind: exptest.model\n    with: {file: pipe}\n"), 0o644)
+	list := loadErr(t, []string{exp}, Options{})
+	if len(list) != 1 || list[0].Pos.Line != 4 || !strings.Contains(list[0].Msg, "pipe is not a regular file but a FIFO") {
+		t.Fatalf("a path naming a FIFO: %v", list)
 	}
 }

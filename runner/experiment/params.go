@@ -127,6 +127,10 @@ func convertParam(p *stages.Param, n *yaml.Node, vc valueCtx) (any, *paramError)
 			return nil, &paramError{vc.pos(n), fmt.Sprintf("%s is a directory (%s)", clip(n.Value), path),
 				"name a file in it"}
 		}
+		if err := stages.RegularFile(info); err != nil {
+			return nil, &paramError{vc.pos(n), fmt.Sprintf("%s (%s)", err, path),
+				"name a regular file: a device, FIFO or socket could be read forever"}
+		}
 		v = path
 	default:
 		return nil, &paramError{vc.pos(n), fmt.Sprintf("has the unknown type %q in its kind's declaration", p.Type), "fix the stage kind's declaration"}
