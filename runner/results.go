@@ -75,10 +75,10 @@ func publishResults(results string, n *experiment.Node, e *cache.Entry, check re
 		return paths, nil
 	}
 	parent := filepath.Dir(dst)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
+	if err := os.MkdirAll(parent, 0o777); err != nil {
 		return nil, err
 	}
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dst)+".tmp-")
+	tmp, err := cache.MkdirTemp(parent, "."+filepath.Base(dst)+".tmp-")
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -136,5 +137,31 @@ func TestResultsFolderUpToDateIsLeftAlone(t *testing.T) {
 	}
 	if a, err := LoadResult(filepath.Dir(out), "out"); err != nil || a.(*artifact.Tensor).Data[0] != 1 {
 		t.Fatalf("LoadResult = %v, %v", a, err)
+	}
+}
+
+func TestFoldersFollowTheUmask(t *testing.T) {
+	mask := os.FileMode(syscall.Umask(0))
+	syscall.Umask(int(mask))
+	want := 0o777 &^ mask
+	if want == 0o700 {
+		t.Skip("the umask 077 gives the same modes as private temporary folders: nothing to tell apart")
+	}
+	e := newEnv(t)
+	g := newGraph("r.yaml")
+	g.add("a", "test.source", src(1))
+	s := e.run(g)
+	en, err := e.c.Get(result(t, s, "a").Key, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{en.Dir, en.OutDir, ResultDir(e.results, "r.yaml", "a")} {
+		st, err := os.Stat(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != want {
+			t.Errorf("%s has mode %v, want %v (0777 under the umask %03o)", dir, st.Mode().Perm(), want, mask)
+		}
 	}
 }

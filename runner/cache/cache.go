@@ -86,7 +86,7 @@ func Open(dir string) (*Cache, error) {
 		return nil, err
 	}
 	for _, sub := range []string{"entries", "index", "locks", "state", "tmp"} {
-		if err := os.MkdirAll(filepath.Join(abs, sub), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Join(abs, sub), 0o777); err != nil {
 			return nil, fmt.Errorf("cache: %w", err)
 		}
 	}

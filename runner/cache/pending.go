@@ -26,11 +26,11 @@ func (c *Cache) Begin(key string) (*Pending, error) {
 	}
 	tmpRoot := filepath.Join(c.dir, "tmp")
 	c.removeTemps(key, entryTempPrefix)
-	tmp, err := os.MkdirTemp(tmpRoot, entryTempPrefix+key+"-")
+	tmp, err := MkdirTemp(tmpRoot, entryTempPrefix+key+"-")
 	if err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
-	if err := os.Mkdir(filepath.Join(tmp, "out"), 0o755); err != nil {
+	if err := os.Mkdir(filepath.Join(tmp, "out"), 0o777); err != nil {
 		os.RemoveAll(tmp)
 		return nil, fmt.Errorf("cache: %w", err)
 	}
@@ -122,7 +122,7 @@ func (p *Pending) commit(m *Manifest) (*Entry, error) {
 		}
 	}
 	dst := p.c.EntryDir(p.key)
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o777); err != nil {
 		return nil, err
 	}
 	if _, err := os.Stat(dst); err == nil {
@@ -163,7 +163,7 @@ func (c *Cache) Workdir(key string) (string, error) {
 		return "", fmt.Errorf("cache: malformed key %q", key)
 	}
 	c.removeTemps(key, entryTempPrefix, workTempPrefix, stateTempPrefix)
-	return os.MkdirTemp(filepath.Join(c.dir, "tmp"), workTempPrefix+key+"-")
+	return MkdirTemp(filepath.Join(c.dir, "tmp"), workTempPrefix+key+"-")
 }
 
 // Discard removes the entry of key, if any, such as one found invalid. The

@@ -124,7 +124,7 @@ func (s *stateStore) Save(name string, fill func(dir string) error) error {
 	if name == "" || strings.HasPrefix(name, ".") {
 		return fmt.Errorf("cache: state name %q is empty or starts with a dot (reserved)", name)
 	}
-	tmp, err := os.MkdirTemp(filepath.Join(s.c.dir, "tmp"), stateTempPrefix+s.key+"-")
+	tmp, err := MkdirTemp(filepath.Join(s.c.dir, "tmp"), stateTempPrefix+s.key+"-")
 	if err != nil {
 		return fmt.Errorf("cache: state: %w", err)
 	}
@@ -140,7 +140,7 @@ func (s *stateStore) Save(name string, fill func(dir string) error) error {
 	}
 	dst := s.path(name)
 	prev := dst + previousSuffix
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o777); err != nil {
 		return fail(err)
 	}
 	if s.owner != "" {
