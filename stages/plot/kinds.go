@@ -38,10 +38,12 @@ func init() {
 		Doc:     "Draws scalar series (such as loss curves) as lines (PNG).",
 		Version: 1,
 		Inputs: []stages.Port{{Name: "series", Type: artifact.TypeSeries, Many: true,
-			Doc: "the series; with several inputs each line's legend starts with its stage id"}},
+			Doc: "the series; with several inputs and no labels each line's legend starts with its stage id"}},
 		Outputs: []stages.Port{{Name: "figure", Type: artifact.TypeFigure, Doc: "the chart"}},
 		Params: []stages.Param{
 			{Name: "title", Type: stages.String, Default: "", Doc: "title above the chart"},
+			{Name: "labels", Type: stages.Strings, Default: []string{},
+				Doc: "legend names, one per input series in order (after sweep expansion); empty names them by their stage ids when there are several"},
 			{Name: "log_y", Type: stages.Bool, Default: false, Doc: "logarithmic y axis"},
 			{Name: "xlabel", Type: stages.String, Default: "", Doc: "x axis label; empty takes the first series' own"},
 			{Name: "ylabel", Type: stages.String, Default: "", Doc: "y axis label; empty takes the first series' own"},
@@ -125,11 +127,37 @@ func runCurve(ctx *stages.Context) error {
 	inputs := ctx.In["series"]
 	opt := CurveOptions{Title: p.String("title"), XLabel: p.String("xlabel"), YLabel: p.String("ylabel"),
 		LogY: p.Bool("log_y"), Width: p.Int("width"), Height: p.Int("height")}
+	lines, err := legendLines(ctx.Stage, inputs, p.Strings("labels"), &opt)
+	if err != nil {
+		return err
+	}
+	b, err := RenderCurve(lines, opt)
+	if err != nil {
+		return fmt.Errorf("stage %s: %w", ctx.Stage, err)
+	}
+	return ctx.Output("figure", &artifact.Figure{PNG: b})
+}
+
+// legendLines returns the lines of the input series named as their legend
+// shows them: labels[i] for input i when labels are given, else the
+// producing stage's id when there are several inputs, followed by the
+// line's own name. The first series' axis labels fill opt's empty ones.
+func legendLines(stage string, inputs []stages.Input, labels []string, opt *CurveOptions) ([]artifact.Line, error) {
+	if len(labels) > 0 && len(labels) != len(inputs) {
+		return nil, fmt.Errorf("stage %s: parameter labels has %d names for %d input series; give one per series, or none", stage, len(labels), len(inputs))
+	}
 	var lines []artifact.Line
 	for i, in := range inputs {
 		s, ok := in.Artifact.(*artifact.Series)
 		if !ok {
-			return fmt.Errorf("stage %s: input %d (%s) is not a series", ctx.Stage, i, in.Stage)
+			return nil, fmt.Errorf("stage %s: input %d (%s) is not a series", stage, i, in.Stage)
+		}
+		prefix := ""
+		switch {
+		case len(labels) > 0:
+			prefix = labels[i]
+		case len(inputs) > 1:
+			prefix = in.Stage
 		}
 		if i == 0 {
 			opt.XLabel = cmp.Or(opt.XLabel, s.XLabel)
@@ -137,19 +165,15 @@ func runCurve(ctx *stages.Context) error {
 		}
 		for _, l := range s.Lines {
 			switch {
-			case len(inputs) > 1 && l.Name == "":
-				l.Name = in.Stage
-			case len(inputs) > 1:
-				l.Name = in.Stage + ": " + l.Name
+			case prefix != "" && l.Name == "":
+				l.Name = prefix
+			case prefix != "":
+				l.Name = prefix + ": " + l.Name
 			}
 			lines = append(lines, l)
 		}
 	}
-	b, err := RenderCurve(lines, opt)
-	if err != nil {
-		return fmt.Errorf("stage %s: %w", ctx.Stage, err)
-	}
-	return ctx.Output("figure", &artifact.Figure{PNG: b})
+	return lines, nil
 }
 
 // encodePNG encodes img as PNG.

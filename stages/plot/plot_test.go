@@ -218,3 +218,40 @@ func TestCurveKind(t *testing.T) {
 		t.Errorf("zero on a log axis gave %v", err)
 	}
 }
+
+func TestCurveLegend(t *testing.T) {
+	named := &artifact.Series{XLabel: "epoch", Lines: []artifact.Line{{Name: "train", Y: []float64{1}}, {Name: "test", Y: []float64{2}}}}
+	plain := &artifact.Series{XLabel: "iteration", Lines: []artifact.Line{{Y: []float64{3}}}}
+	in := []stages.Input{{Artifact: named, Stage: "a"}, {Artifact: plain, Stage: "b[lr=0.1]"}}
+	names := func(labels []string, in []stages.Input) string {
+		t.Helper()
+		var opt CurveOptions
+		lines, err := legendLines("loss", in, labels, &opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if opt.XLabel != "epoch" && len(in) > 1 {
+			t.Errorf("x label %q, want the first series' own", opt.XLabel)
+		}
+		var out []string
+		for _, l := range lines {
+			out = append(out, l.Name)
+		}
+		return strings.Join(out, "|")
+	}
+	if got := names(nil, in); got != "a: train|a: test|b[lr=0.1]" {
+		t.Errorf("without labels: %s", got)
+	}
+	if got := names([]string{"scheduler", "clipping"}, in); got != "scheduler: train|scheduler: test|clipping" {
+		t.Errorf("with labels: %s", got)
+	}
+	if got := names(nil, in[1:]); got != "" {
+		t.Errorf("one unnamed series got the legend %q", got)
+	}
+	if got := names([]string{"sigma = 0.5"}, in[1:]); got != "sigma = 0.5" {
+		t.Errorf("one labelled series: %q", got)
+	}
+	if _, err := legendLines("loss", in, []string{"one"}, &CurveOptions{}); err == nil || !strings.Contains(err.Error(), "1 names for 2 input series") {
+		t.Errorf("too few labels gave %v", err)
+	}
+}

@@ -29,7 +29,7 @@ import (
 )
 
 // Version is the implementation version of the training kinds.
-const Version = 1
+const Version = 2
 
 func init() {
 	stages.Register(&stages.Kind{
@@ -126,8 +126,6 @@ func commonParams(dataset string, hidden, epochs int, lr float64, scheduler stri
 			Doc: "seeds the initial weights and all random draws"},
 		{Name: "keep", Type: stages.Ints, Default: []int{}, Min: stages.Bound(1),
 			Doc: "epochs whose model is kept in the output; empty keeps every epoch (the last is always kept)"},
-		{Name: "label", Type: stages.String, Default: "",
-			Doc: "name of the loss curves in plots; empty uses the stage id"},
 	}
 }
 

@@ -216,17 +216,13 @@ func run(ctx *stages.Context, j job) error {
 	if err := modelfile.WriteIndex(out, epochs); err != nil {
 		return err
 	}
-	label := p.String("label")
-	if label == "" {
-		label = ctx.Stage
-	}
 	if err := ctx.Output("model", &artifact.Model{Dir: out}); err != nil {
 		return err
 	}
-	if err := ctx.Output("loss_iter", series("iteration", label, ck.LossIter)); err != nil {
+	if err := ctx.Output("loss_iter", series("iteration", ck.LossIter)); err != nil {
 		return err
 	}
-	return ctx.Output("loss_epoch", series("epoch", label, ck.LossEpoch))
+	return ctx.Output("loss_epoch", series("epoch", ck.LossEpoch))
 }
 
 // keep reports whether the model of epoch e goes into the output.
@@ -235,8 +231,11 @@ func keep(p stages.Params, e int) bool {
 	return len(k) == 0 || e == p.Int("epochs") || slices.Contains(k, e)
 }
 
-func series(x, label string, y []float64) *artifact.Series {
-	l := artifact.Line{Name: label, Y: append([]float64(nil), y...)}
+// series is a loss curve over x. Its line has no name: a name is how a
+// plot presents it (plot.curve's labels), not what training computed, and
+// stays out of the training stage's cache key.
+func series(x string, y []float64) *artifact.Series {
+	l := artifact.Line{Y: append([]float64(nil), y...)}
 	for i := range y {
 		l.X = append(l.X, float64(i+1))
 	}
