@@ -98,3 +98,100 @@ func TestPresentationStaysOutOfTrainingKeys(t *testing.T) {
 		t.Error("the plot's own key ignores its labels")
 	}
 }
+
+// docBlock returns the indented block that follows the line starting with
+// header in the documentation text doc.
+func docBlock(t *testing.T, doc, header string) string {
+	t.Helper()
+	i := strings.Index(doc, "// "+header)
+	if i < 0 {
+		t.Fatalf("doc.go has no %q", header)
+	}
+	var b strings.Builder
+	for _, l := range strings.Split(doc[i:], "\n")[2:] { // skip the header and the blank line
+		if !strings.HasPrefix(l, "//\t") {
+			break
+		}
+		b.WriteString(strings.TrimPrefix(l, "//\t") + "\n")
+	}
+	return b.String()
+}
+
+// TestDocExample loads and plans the example of the experiment format's
+// documentation (which the README points to) with the real stage kinds,
+// beside the shipped files it includes.
+func TestDocExample(t *testing.T) {
+	needData(t)
+	doc, err := os.ReadFile(filepath.Join("..", "runner", "experiment", "doc.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(t.TempDir(), "experiments")
+	files := map[string]string{
+		"part_a/my_sdedit.yaml": docBlock(t, string(doc), "experiments/part_a/my_sdedit.yaml"),
+		"part_a/_mine.yaml":     docBlock(t, string(doc), "experiments/part_a/_mine.yaml"),
+	}
+	for _, shipped := range []string{"part_a/_ddpm.yaml", "images/shirt.png"} {
+		b, err := os.ReadFile(shipped)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[shipped] = string(b)
+	}
+	for name, text := range files {
+		p := filepath.Join(root, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	loadOne := func(profile string) *experiment.Experiment {
+		t.Helper()
+		g, err := experiment.Load([]string{root}, experiment.Options{Profile: profile})
+		if err != nil {
+			t.Fatalf("the documented example does not load (profile %s): %v", profile, err)
+		}
+		c, err := cache.Open(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := runner.Plan(g, runner.Options{Cache: c}); err != nil {
+			t.Fatalf("the documented example does not plan (profile %s): %v", profile, err)
+		}
+		return g.Experiments[0]
+	}
+	edits := func(e *experiment.Experiment) (n int) {
+		for _, node := range e.Nodes {
+			if node.Stage == "edited" {
+				n++
+			}
+		}
+		return n
+	}
+	e := loadOne("quick")
+	if e.Path != "part_a/my_sdedit.yaml" || edits(e) != 2 {
+		t.Errorf("quick: path %s with %d edits, want part_a/my_sdedit.yaml with 2", e.Path, edits(e))
+	}
+	for _, node := range e.Nodes {
+		if node.ID == "figure" && len(node.Inputs["images"]) != 3 {
+			t.Errorf("figure has %d images, want the shirt and both edits", len(node.Inputs["images"]))
+		}
+	}
+	if e := loadOne("full"); edits(e) != 6 {
+		t.Errorf("full: %d edits, want 6", edits(e))
+	}
+	// Without the required image, the experiment is skipped when found in
+	// a directory and an error at its requires entry when named.
+	os.Remove(filepath.Join(root, "images/shirt.png"))
+	g, err := experiment.Load([]string{root}, experiment.Options{})
+	if err != nil {
+		t.Fatalf("without the image, the directory does not load: %v", err)
+	}
+	if !strings.Contains(g.Experiments[0].Skipped, "go run draw.go") {
+		t.Errorf("without the image: skipped %q", g.Experiments[0].Skipped)
+	}
+	_, err = experiment.Load([]string{filepath.Join(root, "part_a/my_sdedit.yaml")}, experiment.Options{})
+	if err == nil || !strings.Contains(err.Error(), "my_sdedit.yaml:7:5") {
+		t.Errorf("named without its image: %v", err)
+	}
+}

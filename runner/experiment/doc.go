@@ -12,45 +12,43 @@
 //
 // # Example
 //
-// experiments/part_a/1_7_sdedit.yaml:
+// experiments/part_a/my_sdedit.yaml, beside the shipped Part A files:
 //
-//	name: "1.7 SDEdit"
+//	name: "SDEdit of our own shirt"
 //	doc: |
-//	  Noise the test image to strided timestep i_start, then denoise it with
+//	  Noise the shirt to strided timestep i_start, then denoise it with
 //	  classifier-free guidance, for growing i_start.
-//	include: [_common.yaml]       # defines `model` and `test_image`
+//	include: [_ddpm.yaml, _mine.yaml]   # define `ddpm` and `shirt`
 //	requires:
-//	  - path: ../../models/deepfloyd/stage1.onnx
-//	    hint: "export it with models/deepfloyd/export.py (see its README)"
+//	  - path: ../images/shirt.png
+//	    hint: "draw it with `go run draw.go` in experiments/images"
 //	profiles:
 //	  quick: {edited.i_start: [10, 20]}
 //	  full: {}
 //	stages:
 //	  edited:
 //	    kind: sdedit
-//	    doc: SDEdit of the test image at each noise level.
-//	    in: {image: test_image, model: model}
-//	    with: {prompt: "a high quality photo", cfg: 7, seed: 180}
+//	    doc: SDEdit of the shirt at each noise level.
+//	    in: {images: shirt, model: ddpm}
+//	    with: {prompt: "", cfg: 7, seed: 180}
 //	    matrix: {i_start: [1, 3, 5, 7, 10, 20]}
 //	  figure:
 //	    kind: plot.grid
-//	    in: {images: [test_image, "edited[*]"]}
+//	    in: {images: [shirt, "edited[*]"]}
 //	    with: {titles: ["original", "i_start={i_start}"]}
 //
-// experiments/part_a/_common.yaml (include-only: its name starts with '_'):
+// experiments/part_a/_mine.yaml (include-only: its name starts with '_'):
 //
 //	stages:
-//	  model:
-//	    kind: model.onnx
-//	    with: {file: ../../models/deepfloyd/stage1.onnx}
-//	  test_image:
+//	  shirt:
 //	    kind: image.load
-//	    with: {file: ../../data/campanile.png, size: 64}
+//	    with: {path: ../images/shirt.png, mode: gray, size: [28, 28]}
 //
-// With the default profile "quick", stage edited expands into the nodes
-// edited[i_start=10] and edited[i_start=20]; with --profile full into six.
-// figure receives test_image's image and then every expansion of edited,
-// in matrix order.
+// _ddpm.yaml is the shipped file that trains the Part A diffusion model,
+// stage ddpm. With the default profile "quick", stage edited expands into
+// the nodes edited[i_start=10] and edited[i_start=20]; with --profile full
+// into six. figure receives shirt's image and then every expansion of
+// edited, in matrix order.
 //
 // # File format
 //
