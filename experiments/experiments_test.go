@@ -4,6 +4,7 @@
 package experiments_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -193,5 +194,21 @@ func TestDocExample(t *testing.T) {
 	_, err = experiment.Load([]string{filepath.Join(root, "part_a/my_sdedit.yaml")}, experiment.Options{})
 	if err == nil || !strings.Contains(err.Error(), "my_sdedit.yaml:7:5") {
 		t.Errorf("named without its image: %v", err)
+	}
+}
+
+func TestMisspeltPromptFailsBeforeTraining(t *testing.T) {
+	needData(t)
+	for _, tc := range []struct{ file, set, want, fix string }{
+		{"part_a/07_sdedit.yaml", `edit_test.prompt=a photo of a sneeker`,
+			`parameter prompt: the model of stage ddpm does not know the prompt "a photo of a sneeker"`, `did you mean "a photo of a sneaker"?`},
+		{"part_a/11_anagrams.yaml", `pair1.prompts=["a photo of a dress", "a photo of a bagg"]`,
+			`parameter prompts: the model of stage ddpm does not know the prompt "a photo of a bagg"`, `did you mean "a photo of a bag"?`},
+	} {
+		_, err := experiment.Load([]string{tc.file}, experiment.Options{Sets: []string{tc.set}})
+		var list experiment.ErrorList
+		if !errors.As(err, &list) || len(list) != 1 || !strings.Contains(list[0].Msg, tc.want) || list[0].Fix != tc.fix {
+			t.Errorf("--set %s: %v", tc.set, err)
+		}
 	}
 }

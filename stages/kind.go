@@ -79,6 +79,11 @@ type Param struct {
 	Min, Max *float64
 	// Enum, when set, lists the allowed values of a string parameter.
 	Enum []string
+	// Prompt marks a String or Strings parameter whose values are prompts
+	// looked up in the prompt table of the model on the stage's "model"
+	// input. The loader checks them against the table before anything runs
+	// when the model's producer declares it (Kind.Prompts).
+	Prompt bool
 }
 
 // Bound returns a pointer to v, for Param.Min and Param.Max.
@@ -107,6 +112,11 @@ type Kind struct {
 	// parameter starts "parameter NAME: ", so that the message points at
 	// where NAME was given (its value in the file, or the --set flag).
 	Check func(p Params) error
+	// Prompts, if set, returns the prompts that the model the kind outputs
+	// accepts, "" (unconditional) among them when it is accepted; the loader
+	// checks the Prompt parameters of the model's consumers against it. An
+	// error means the table is not known before the run.
+	Prompts func(p Params) ([]string, error)
 	// Files, if set, lists files (absolute paths) the stage reads besides its
 	// path parameters, such as a dataset; the runner digests them into the key.
 	Files func(p Params) ([]string, error)

@@ -274,3 +274,35 @@ func TestSessionMismatchIsReported(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+func TestPromptTable(t *testing.T) {
+	dir := t.TempDir()
+	d := validDesc()
+	if err := modelfile.Write(dir, d); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := modelfile.PromptTable(dir); err != nil || strings.Join(got, "|") != "|zero|two" {
+		t.Errorf("onehot: %q, %v", got, err)
+	}
+	// Embedding models: the tensor names of the embeddings file, read from
+	// its header.
+	d.Condition = modelfile.Condition{Kind: modelfile.ConditionEmbedding, Embeddings: "prompts.safetensors", EmbeddingShape: []int{2, 3}}
+	d.Prompts, d.UNet = nil, nil
+	if err := modelfile.Write(dir, d); err != nil {
+		t.Fatal(err)
+	}
+	emb := map[string]*artifact.Tensor{
+		modelfile.UnconditionalKey: {Shape: []int{1, 2, 3}, Data: make([]float32, 6)},
+		"a photo of a dog":         {Shape: []int{1, 2, 3}, Data: make([]float32, 6)},
+	}
+	if err := safetensors.WriteFile(filepath.Join(dir, "prompts.safetensors"), emb, map[string]string{"note": "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := modelfile.PromptTable(dir); err != nil || strings.Join(got, "|") != "|a photo of a dog" {
+		t.Errorf("embedding: %q, %v", got, err)
+	}
+	os.Truncate(filepath.Join(dir, "prompts.safetensors"), 20)
+	if _, err := modelfile.PromptTable(dir); err == nil || !strings.Contains(err.Error(), "prompts.safetensors") {
+		t.Errorf("truncated embeddings: %v", err)
+	}
+}

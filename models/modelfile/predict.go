@@ -325,27 +325,43 @@ func (m *Model) Conditions(prompts []string) ([][]float32, error) {
 }
 
 // Prompts lists the prompts the model knows, "" (unconditional) included.
-func (m *Model) Prompts() ([]string, error) {
-	switch m.Desc.Condition.Kind {
+func (m *Model) Prompts() ([]string, error) { return prompts(m.Dir, m.Desc) }
+
+// PromptTable lists the prompts the model in dir accepts, "" (unconditional)
+// included when accepted, from its description and the header of its
+// embeddings file, without loading weights or embeddings: cheap enough to
+// check experiments before anything runs.
+func PromptTable(dir string) ([]string, error) {
+	d, err := Read(dir)
+	if err != nil {
+		return nil, err
+	}
+	return prompts(dir, d)
+}
+
+// prompts lists the prompts of the model in dir described by d.
+func prompts(dir string, d *Description) ([]string, error) {
+	switch d.Condition.Kind {
 	case ConditionOnehot:
 		ps := []string{""}
-		for _, p := range m.Desc.Prompts {
+		for _, p := range d.Prompts {
 			ps = append(ps, p.Prompt)
 		}
 		return ps, nil
 	case ConditionEmbedding:
-		emb, err := m.embeddings()
+		names, err := safetensors.ReadNames(filepath.Join(dir, d.Condition.Embeddings))
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("modelfile: prompt embeddings: %w", err)
 		}
-		var ps []string
-		for p := range emb {
-			ps = append(ps, p)
+		for i, n := range names {
+			if n == UnconditionalKey {
+				names[i] = ""
+			}
 		}
-		sort.Strings(ps)
-		return ps, nil
+		sort.Strings(names)
+		return names, nil
 	}
-	return nil, nil
+	return []string{""}, nil
 }
 
 func (m *Model) knownPrompts() []string {

@@ -16,6 +16,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"sort"
@@ -146,6 +147,39 @@ func ReadFile(path string) (map[string]*artifact.Tensor, map[string]string, erro
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return t, m, nil
+}
+
+// ReadNames returns the sorted names of the tensors in the safetensors file
+// at path, reading only its header.
+func ReadNames(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var n uint64
+	if err := binary.Read(f, binary.LittleEndian, &n); err != nil {
+		return nil, fmt.Errorf("%s: safetensors: truncated file", path)
+	}
+	if st, err := f.Stat(); err != nil || n > uint64(st.Size()-8) {
+		return nil, fmt.Errorf("%s: safetensors: header length %d exceeds the file", path, n)
+	}
+	header := make([]byte, n)
+	if _, err := io.ReadFull(f, header); err != nil {
+		return nil, fmt.Errorf("%s: safetensors: %w", path, err)
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(header, &raw); err != nil {
+		return nil, fmt.Errorf("%s: safetensors: bad header: %w", path, err)
+	}
+	names := make([]string, 0, len(raw))
+	for name := range raw {
+		if name != "__metadata__" {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	return names, nil
 }
 
 func count(shape []int) int {

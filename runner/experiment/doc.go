@@ -86,6 +86,13 @@
 // stored as an absolute path. Node.Files lists the path parameters and the
 // kind's Files, sorted.
 //
+// Prompt parameters (stages.Param.Prompt) are checked against the prompt
+// table of the model on the stage's "model" input when its producer can tell
+// it before the run (stages.Kind.Prompts: the prompts of a train.ddpm stage,
+// the model.json and embeddings file of a model.load stage), so a misspelt
+// prompt is an error at load time, with the closest known prompt suggested,
+// rather than after the model has trained.
+//
 // A node's parameters are, in order of precedence from lowest: the kind's
 // defaults, the stage's with, the profile, the --set flags, the matrix.
 //

@@ -225,6 +225,10 @@ func (l *loader) build(raw *rawExperiment, exp *Experiment, explicit bool, c *co
 		expand(s, exp)
 		exp.Nodes = append(exp.Nodes, s.nodes...)
 	}
+	pt := promptTables{}
+	for _, s := range order {
+		checkPrompts(s, pt, c)
+	}
 }
 
 // checkRequires reports whether every required file exists. When one is

@@ -27,7 +27,7 @@ func init() {
 			{Name: "view_labels", Type: artifact.TypeLabels, Doc: "class of the prompt each view image should show"},
 		},
 		Params: []stages.Param{
-			{Name: "prompts", Type: stages.Strings, Doc: "the upright prompt, then one prompt per view"},
+			{Name: "prompts", Type: stages.Strings, Prompt: true, Doc: "the upright prompt, then one prompt per view"},
 			{Name: "views", Type: stages.Strings, Default: []string{"flip"},
 				Doc: "the views, one per prompt after the first: " + strings.Join(ddpm.ViewNames(), ", ")},
 			nParam, cfgParam(7), uncondParam, strideParam, seedParam, epochParam,
@@ -59,8 +59,8 @@ func init() {
 			{Name: "high_labels", Type: artifact.TypeLabels, Doc: "class of the high-frequency prompt (seen close up) per image"},
 		},
 		Params: []stages.Param{
-			{Name: "low_prompt", Type: stages.String, Doc: "prompt of the low frequencies (seen from afar)"},
-			{Name: "high_prompt", Type: stages.String, Doc: "prompt of the high frequencies (seen close up)"},
+			{Name: "low_prompt", Type: stages.String, Prompt: true, Doc: "prompt of the low frequencies (seen from afar)"},
+			{Name: "high_prompt", Type: stages.String, Prompt: true, Doc: "prompt of the high frequencies (seen close up)"},
 			{Name: "kernel_size", Type: stages.Int, Default: 33, Min: stages.Bound(1), Max: stages.Bound(255),
 				Doc: "size of the Gaussian low-pass kernel; odd"},
 			{Name: "sigma", Type: stages.Float, Default: 2.0, Min: stages.Bound(1e-3), Max: stages.Bound(1e3),

@@ -22,6 +22,9 @@ func init() {
 			{Name: "path", Type: stages.Path, Doc: "the model's model.json, relative to the experiment file"},
 		},
 		Files: func(p stages.Params) ([]string, error) { return modelFiles(filepath.Dir(p.String("path"))) },
+		Prompts: func(p stages.Params) ([]string, error) {
+			return modelfile.PromptTable(filepath.Dir(p.String("path")))
+		},
 		Run: func(ctx *stages.Context) error {
 			path := ctx.Params.String("path")
 			if filepath.Base(path) != modelfile.FileName {

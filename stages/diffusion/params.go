@@ -20,7 +20,7 @@ var (
 		Doc: "stride of the strided timesteps: the multiples of stride below T, largest first (30: 990, 960, ..., 0)"}
 	seedParam = stages.Param{Name: "seed", Type: stages.Int, Default: 0, Min: stages.Bound(0),
 		Doc: "seed of every random draw (starting noise and the noise of each step)"}
-	uncondParam = stages.Param{Name: "uncond_prompt", Type: stages.String, Default: "",
+	uncondParam = stages.Param{Name: "uncond_prompt", Type: stages.String, Default: "", Prompt: true,
 		Doc: "prompt of the unconditional estimate of classifier-free guidance"}
 	nParam = stages.Param{Name: "n", Type: stages.Int, Default: 1, Min: stages.Bound(1), Max: stages.Bound(4096),
 		Doc: "number of images per prompt (or per input image)"}
@@ -40,5 +40,5 @@ func iStartParam(def int) stages.Param {
 
 // promptParam is a prompt with a default.
 func promptParam(name, def, doc string) stages.Param {
-	return stages.Param{Name: name, Type: stages.String, Default: def, Doc: doc}
+	return stages.Param{Name: name, Type: stages.String, Default: def, Doc: doc, Prompt: true}
 }

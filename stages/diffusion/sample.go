@@ -18,7 +18,7 @@ func init() {
 		Inputs:  []stages.Port{modelPort},
 		Outputs: []stages.Port{samplesPort, labelsPort},
 		Params: []stages.Param{
-			{Name: "prompts", Type: stages.Strings, Default: []string{""},
+			{Name: "prompts", Type: stages.Strings, Default: []string{""}, Prompt: true,
 				Doc: "the prompts; images are ordered prompt by prompt (\"\" = unconditional)"},
 			nParam,
 			{Name: "steps", Type: stages.Int, Default: 0, Min: stages.Bound(0),

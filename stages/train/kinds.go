@@ -87,6 +87,9 @@ func init() {
 				Doc: "probability of training a step's image with the empty prompt (zeros)"},
 		),
 		Check: checkDDPM,
+		Prompts: func(p stages.Params) ([]string, error) {
+			return append([]string{""}, p.Strings("prompts")...), nil
+		},
 		Files: datasetFiles,
 		Run:   runDDPM,
 	})
