@@ -206,6 +206,9 @@ func TestCorruptEntryIsRecomputed(t *testing.T) {
 		"manifest lacks the output": func(t *testing.T, en *cache.Entry) {
 			rewriteManifest(t, en, func(m *cache.Manifest) { m.Outputs = nil })
 		},
+		"manifest lists no files": func(t *testing.T, en *cache.Entry) {
+			rewriteManifest(t, en, func(m *cache.Manifest) { m.Outputs[0].Files = nil })
+		},
 		"manifest gives another type": func(t *testing.T, en *cache.Entry) {
 			rewriteManifest(t, en, func(m *cache.Manifest) { m.Outputs[0].Type = artifact.TypeFigure })
 		},

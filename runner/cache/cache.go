@@ -229,6 +229,10 @@ func (c *Cache) Get(key string, verify bool) (*Entry, error) {
 	}
 	out := filepath.Join(dir, "out")
 	for _, o := range m.Outputs {
+		if len(o.Files) == 0 {
+			// Every artifact is saved as at least one file.
+			return nil, &MissError{key, fmt.Errorf("manifest lists no files for output %q", o.Name)}
+		}
 		for _, f := range o.Files {
 			if err := checkFile(out, f, verify); err != nil {
 				return nil, &MissError{key, err}
