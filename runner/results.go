@@ -27,10 +27,12 @@ type ResultInfo struct {
 
 // ResultDir returns the results folder of node id of the experiment at
 // path (relative to the experiments root): <results>/<path without
-// .yaml>/<id>, with path separators in id replaced by "_".
+// .yaml>/<id>, with "%", path separators and NUL in id written as "%25",
+// "%2F" and "%00", so that distinct ids (such as sweep values "a/b" and
+// "a_b") never share a folder.
 func ResultDir(results, experimentPath, id string) string {
 	exp := strings.TrimSuffix(strings.TrimSuffix(experimentPath, ".yaml"), ".yml")
-	id = strings.NewReplacer("/", "_", string(os.PathSeparator), "_", "\x00", "_").Replace(id)
+	id = strings.NewReplacer("%", "%25", "/", "%2F", string(os.PathSeparator), "%2F", "\x00", "%00").Replace(id)
 	if id == "." || id == ".." {
 		id = "_" + id
 	}

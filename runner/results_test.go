@@ -165,3 +165,18 @@ func TestFoldersFollowTheUmask(t *testing.T) {
 		}
 	}
 }
+
+func TestSweepValuesKeepTheirOwnResultsFolders(t *testing.T) {
+	e := newEnv(t)
+	g := newGraph("r.yaml")
+	g.add("x[p=a/b]", "test.source", src(1))
+	g.add("x[p=a_b]", "test.source", src(2))
+	g.add("x[p=a%2Fb]", "test.source", src(3))
+	e.run(g)
+	for i, id := range []string{"x[p=a/b]", "x[p=a_b]", "x[p=a%2Fb]"} {
+		a, err := LoadResult(ResultDir(e.results, "r.yaml", id), "out")
+		if err != nil || a.(*artifact.Tensor).Data[0] != float32(i+1) {
+			t.Errorf("%s: %v, %v: its results folder holds another node's outputs", id, a, err)
+		}
+	}
+}
