@@ -34,6 +34,10 @@ func helperGraph(name string) *graph {
 	switch name {
 	case "block":
 		g.add("big", "test.block", nil)
+	case "publish-then-block":
+		g.add("a", "test.source", src(3))
+		g.add("b", "test.scale", stages.Params{"factor": 2.0}, "in=a")
+		g.add("big", "test.block", nil, "in=b")
 	case "slow":
 		p := src(1)
 		p["sleep_ms"] = 300
@@ -147,5 +151,41 @@ func TestConcurrentProcessesComputeOnce(t *testing.T) {
 	}
 	if ran := got(e.ran()); ran != "a b c" || executed != 3 || cached != 3 {
 		t.Fatalf("stages ran %q; executed %d, cached %d in total", ran, executed, cached)
+	}
+}
+
+func TestGCLeavesWhatALiveRunHolds(t *testing.T) {
+	e := newEnv(t)
+	ready := filepath.Join(e.dir, "ready")
+	cmd := helper(t, "publish-then-block", e.c.Root(), "DIFFLAB_TEST_MODE=run", "DIFFLAB_TEST_READY="+ready)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	waitFor(t, ready)
+	g := helperGraph("publish-then-block")
+	keys, err := Keys(g.g, e.c.Digests)
+	if err != nil {
+		t.Fatal(err)
+	}
+	published := []string{keys[g.ids["a"]].Key, keys[g.ids["b"]].Key}
+	// A gc for other experiments: nothing of the running one is needed.
+	rep, err := e.c.GC(cache.GCOptions{Keep: map[string]bool{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range published {
+		if _, err := e.c.Get(k, true); err != nil {
+			t.Fatalf("gc removed an entry the live run published and needs: %v (report %+v)", err, rep)
+		}
+	}
+	// Once the run is dead its claim lapses.
+	cmd.Process.Kill()
+	cmd.Wait()
+	if rep, err = e.c.GC(cache.GCOptions{Keep: map[string]bool{}}); err != nil || rep.Entries != 2 {
+		t.Fatalf("gc after the run died: %+v, %v", rep, err)
+	}
+	if claims, _ := os.ReadDir(filepath.Join(e.c.Root(), "runs")); len(claims) != 0 {
+		t.Fatalf("the dead run's claim survives gc: %v", claims)
 	}
 }

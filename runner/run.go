@@ -118,6 +118,15 @@ func Run(ctx context.Context, g *experiment.Graph, opts Options) (*Summary, erro
 	if err := r.checkEngines(nodes); err != nil {
 		return nil, err
 	}
+	keys := make([]string, len(nodes))
+	for i, n := range nodes {
+		keys[i] = r.keys[n].Key
+	}
+	if hold, err := r.c.Hold(keys); err != nil {
+		opts.Log.Warn().Err(err).Msg("a gc running meanwhile may remove entries this run needs")
+	} else {
+		defer hold.Release()
+	}
 	var wg sync.WaitGroup
 	for _, n := range nodes {
 		wg.Add(1)

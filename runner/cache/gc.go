@@ -19,6 +19,8 @@ type Info struct {
 	End        time.Time `json:"end"`
 	// Used is when the entry was last written or read (to within an hour).
 	Used time.Time `json:"used"`
+	// Published is when the entry's manifest was written.
+	Published time.Time `json:"published"`
 	// Problem is set when the manifest cannot be read.
 	Problem string `json:"problem,omitempty"`
 }
@@ -45,6 +47,9 @@ func (c *Cache) List() ([]Info, error) {
 			in := Info{Key: k.Name(), Bytes: treeSize(dir)}
 			if st, err := os.Stat(dir); err == nil {
 				in.Used = st.ModTime()
+			}
+			if st, err := os.Stat(filepath.Join(dir, "manifest.json")); err == nil {
+				in.Published = st.ModTime()
 			}
 			if m, err := readManifest(dir); err != nil {
 				in.Problem = err.Error()
@@ -128,23 +133,28 @@ type GCReport struct {
 }
 
 // GC removes entries, state and leftovers as opts says. Entries and state
-// whose key is locked (being computed) are left alone. A process reading an
-// entry while GC removes it fails to load its artifacts; run GC when no
-// other run uses the cache.
+// whose key is locked (being computed) or held by a live run (Hold) are
+// left alone, and so are entries published since GC started. A run that
+// starts while GC works may still find an entry it was about to read gone,
+// and recompute it.
 func (c *Cache) GC(opts GCOptions) (*GCReport, error) {
 	rep := &GCReport{}
+	now := c.now()
+	held, err := c.heldKeys(opts.DryRun)
+	if err != nil {
+		return nil, err
+	}
 	list, err := c.List()
 	if err != nil {
 		return nil, err
 	}
-	now := c.now()
 	present := map[string]bool{}
 	for _, in := range list {
 		present[in.Key] = true
 		if opts.Keep == nil && opts.OlderThan <= 0 {
 			continue
 		}
-		if opts.Keep != nil && opts.Keep[in.Key] {
+		if (opts.Keep != nil && opts.Keep[in.Key]) || held[in.Key] || in.Published.After(now) {
 			continue
 		}
 		if opts.OlderThan > 0 && now.Sub(in.Used) < opts.OlderThan {
@@ -160,7 +170,7 @@ func (c *Cache) GC(opts GCOptions) (*GCReport, error) {
 	if states, err := os.ReadDir(filepath.Join(c.dir, "state")); err == nil {
 		for _, s := range states {
 			k := s.Name()
-			stale := !ValidKey(k) || present[k] || (opts.Keep != nil && !opts.Keep[k])
+			stale := !ValidKey(k) || present[k] || (opts.Keep != nil && !opts.Keep[k] && !held[k])
 			if stale && c.removeLocked(k, filepath.Join(c.dir, "state", k), opts.DryRun) {
 				rep.States++
 			}

@@ -1,0 +1,45 @@
+package cache
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func TestGCKeepsHeldAndNewEntries(t *testing.T) {
+	c, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(t, c, key(0), "data")
+	publish(t, c, key(1), "data")
+	// A gc that started before key 2 was published leaves it alone.
+	start := time.Now()
+	time.Sleep(20 * time.Millisecond)
+	publish(t, c, key(2), "data")
+	c.now = func() time.Time { return start }
+	h, err := c.Hold([]string{key(0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A claim whose run died (nobody holds its lock) protects nothing.
+	os.WriteFile(filepath.Join(c.Root(), "runs", "run-1-dead"+claimSuffix), []byte(key(1)+"\n"), 0o644)
+	rep, err := c.GC(GCOptions{Keep: map[string]bool{}})
+	if err != nil || rep.Entries != 1 {
+		t.Fatalf("GC = %+v, %v; want only the entry of key 1 removed", rep, err)
+	}
+	for _, k := range []string{key(0), key(2)} {
+		if _, err := c.Get(k, false); err != nil {
+			t.Errorf("GC removed a held or newly published entry: %v", err)
+		}
+	}
+	h.Release()
+	c.now = time.Now
+	if rep, err = c.GC(GCOptions{Keep: map[string]bool{}}); err != nil || rep.Entries != 2 {
+		t.Fatalf("GC after the hold ended = %+v, %v", rep, err)
+	}
+	if claims, _ := os.ReadDir(filepath.Join(c.Root(), "runs")); len(claims) != 0 {
+		t.Fatalf("claims left: %v", claims)
+	}
+}
