@@ -2,10 +2,13 @@ package runner
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"difflab/runner/cache"
 	"difflab/runner/experiment"
@@ -169,6 +172,37 @@ func upToDate(dst string, e *cache.Entry, hash bool) bool {
 		}
 	}
 	return true
+}
+
+// CleanResults removes, below the results folder, the temporary folders
+// that runs killed while copying results left (".<stage>.tmp-*" and
+// ".<stage>.old-*") once they are older than olderThan, and returns how
+// many it removed (would remove, with dryRun).
+func CleanResults(results string, olderThan time.Duration, dryRun bool) (int, error) {
+	n := 0
+	now := time.Now()
+	err := filepath.WalkDir(results, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) && p == results {
+				return filepath.SkipAll
+			}
+			return err
+		}
+		name := d.Name()
+		if !d.IsDir() || !strings.HasPrefix(name, ".") || !strings.Contains(name, ".tmp-") && !strings.Contains(name, ".old-") {
+			return nil
+		}
+		if info, err := d.Info(); err == nil && now.Sub(info.ModTime()) > olderThan {
+			n++
+			if !dryRun {
+				if err := os.RemoveAll(p); err != nil {
+					return err
+				}
+			}
+		}
+		return filepath.SkipDir
+	})
+	return n, err
 }
 
 // ReadResult reads the marker of a results folder.

@@ -77,6 +77,7 @@ func cmdGC(args []string) int {
 	profiles := fs.String("profiles", "quick,full", "comma-separated profiles whose entries PATH keeps")
 	older := fs.Duration("older-than", 0, "remove only entries unused for this long (for example 720h)")
 	dry := fs.Bool("dry-run", false, "say what would be removed, remove nothing")
+	results := fs.String("results", "results", "results folder whose leftovers of killed runs to remove too")
 	asJSON := fs.Bool("json", false, "print one JSON object on stdout")
 	paths, code, ok := parseArgs(fs, args)
 	if !ok {
@@ -108,16 +109,26 @@ func cmdGC(args []string) int {
 		fmt.Fprintln(stderr, "difflab:", err)
 		return exitError
 	}
+	// A run copying results now has its temporary folder for well under a
+	// minute; older ones are leftovers.
+	leftovers, err := runner.CleanResults(*results, time.Minute, *dry)
+	if err != nil {
+		fmt.Fprintln(stderr, "difflab: results:", err)
+		return exitError
+	}
 	if *asJSON {
-		json.NewEncoder(stdout).Encode(rep)
+		json.NewEncoder(stdout).Encode(struct {
+			*cache.GCReport
+			ResultTemps int `json:"result_temps"`
+		}{rep, leftovers})
 		return exitOK
 	}
 	verb := "removed"
 	if *dry {
 		verb = "would remove"
 	}
-	fmt.Fprintf(stdout, "%s %d entries (%s), %d states, %d temporary directories, %d lock files, %d index records\n",
-		verb, rep.Entries, size(rep.Bytes), rep.States, rep.Temps, rep.Locks, rep.Index)
+	fmt.Fprintf(stdout, "%s %d entries (%s), %d states, %d temporary files and directories, %d lock files, %d index records; %d temporary folders in %s\n",
+		verb, rep.Entries, size(rep.Bytes), rep.States, rep.Temps, rep.Locks, rep.Index, leftovers, *results)
 	return exitOK
 }
 

@@ -281,4 +281,20 @@ func TestStatusAndGC(t *testing.T) {
 	if s := w.summary(w.exp); s.Executed != 0 {
 		t.Fatalf("gc removed needed entries: %s", statuses(s))
 	}
+	// Leftovers of a run killed while copying results go; a folder being
+	// copied right now and the results themselves stay.
+	old := time.Now().Add(-time.Hour)
+	for _, name := range []string{".a.tmp-123", ".a.old-456"} {
+		p := filepath.Join(w.results, "demo", name)
+		os.MkdirAll(filepath.Join(p, "x"), 0o755)
+		os.Chtimes(p, old, old)
+	}
+	os.MkdirAll(filepath.Join(w.results, "demo", ".b.tmp-789"), 0o755)
+	if code, out, _ := w.do("gc", "--results", w.results); code != exitOK || !strings.Contains(out, "2 temporary folders in") {
+		t.Fatalf("gc --results: %d %s", code, out)
+	}
+	left, _ := filepath.Glob(filepath.Join(w.results, "demo", ".*"))
+	if len(left) != 1 || filepath.Base(left[0]) != ".b.tmp-789" {
+		t.Fatalf("left in results: %v", left)
+	}
 }

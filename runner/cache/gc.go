@@ -202,6 +202,10 @@ func (c *Cache) GC(opts GCOptions) (*GCReport, error) {
 			rep.Locks++
 		}
 	}
+	// Temporary files of atomic writes (the stat cache, index records)
+	// that killed processes left.
+	rep.Temps += removeStaleTemps(c.dir, false, now, opts.DryRun)
+	rep.Temps += removeStaleTemps(filepath.Join(c.dir, "index"), true, now, opts.DryRun)
 	if !opts.DryRun {
 		c.Digests.Prune()
 		if err := c.Digests.Save(); err != nil {
@@ -217,6 +221,35 @@ func (c *Cache) GC(opts GCOptions) (*GCReport, error) {
 		}
 	})
 	return rep, err
+}
+
+// staleAfter is how old a temporary file must be for GC to take it for a
+// killed writer's leftover.
+const staleAfter = time.Minute
+
+// removeStaleTemps removes the files named ".tmp-*" in dir (and below it
+// when recursive) older than staleAfter, and returns how many it removed
+// (would remove, with dryRun).
+func removeStaleTemps(dir string, recursive bool, now time.Time, dryRun bool) int {
+	n := 0
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return nil
+		case d.IsDir() && p != dir && !recursive:
+			return filepath.SkipDir
+		case d.IsDir() || !strings.HasPrefix(d.Name(), ".tmp-"):
+			return nil
+		}
+		if info, err := d.Info(); err == nil && now.Sub(info.ModTime()) > staleAfter {
+			n++
+			if !dryRun {
+				os.Remove(p)
+			}
+		}
+		return nil
+	})
+	return n
 }
 
 // removeLocked removes path unless key (when valid) is locked by someone.

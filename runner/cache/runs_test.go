@@ -43,3 +43,38 @@ func TestGCKeepsHeldAndNewEntries(t *testing.T) {
 		t.Fatalf("claims left: %v", claims)
 	}
 }
+
+func TestGCRemovesStaleTemporaryFiles(t *testing.T) {
+	c, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetLast("e.yaml", "a", key(0))
+	publish(t, c, key(0), "data")
+	old := time.Now().Add(-time.Hour)
+	var stale, fresh []string
+	for _, dir := range []string{c.Root(), filepath.Join(c.Root(), "index", "e.yaml")} {
+		s, f := filepath.Join(dir, ".tmp-x-1"), filepath.Join(dir, ".tmp-x-2")
+		os.WriteFile(s, nil, 0o644)
+		os.Chtimes(s, old, old)
+		os.WriteFile(f, nil, 0o644) // a write in progress
+		stale, fresh = append(stale, s), append(fresh, f)
+	}
+	rep, err := c.GC(GCOptions{})
+	if err != nil || rep.Temps != 2 {
+		t.Fatalf("GC = %+v, %v; want the 2 stale temporary files removed", rep, err)
+	}
+	for _, p := range stale {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s survives", p)
+		}
+	}
+	for _, p := range fresh {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("a fresh temporary file was removed: %v", err)
+		}
+	}
+	if k, ok := c.Last("e.yaml", "a"); !ok || k != key(0) {
+		t.Error("GC removed an index record")
+	}
+}
