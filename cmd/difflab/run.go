@@ -104,10 +104,18 @@ func cmdRun(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The watcher ends before cmdRun returns, so that the cancellation by
+	// the deferred stop is never taken for a signal.
+	finished, watched := make(chan struct{}), make(chan struct{})
+	defer func() { close(finished); <-watched }()
 	go func() {
-		<-ctx.Done()
-		stop() // a second Ctrl-C kills at once
-		r.log.Warn().Msg("interrupted: stopping stages (press Ctrl-C again to kill)")
+		defer close(watched)
+		select {
+		case <-ctx.Done():
+			stop() // a second Ctrl-C kills at once
+			r.log.Warn().Msg("interrupted: stopping stages (press Ctrl-C again to kill)")
+		case <-finished:
+		}
 	}()
 	r.opts.EngineChecks = engineChecks
 	s, err := runner.Run(ctx, r.graph, r.opts)
