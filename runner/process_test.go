@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -187,5 +188,53 @@ func TestGCLeavesWhatALiveRunHolds(t *testing.T) {
 	}
 	if claims, _ := os.ReadDir(filepath.Join(e.c.Root(), "runs")); len(claims) != 0 {
 		t.Fatalf("the dead run's claim survives gc: %v", claims)
+	}
+}
+
+func TestWaitingForAStoppedProcessSaysWhoAndRunsTheRest(t *testing.T) {
+	e := newEnv(t)
+	ready := filepath.Join(e.dir, "ready")
+	cmd := helper(t, "block", e.c.Root(), "DIFFLAB_TEST_MODE=run", "DIFFLAB_TEST_READY="+ready)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Signal(syscall.SIGCONT)
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	waitFor(t, ready)
+	cmd.Process.Signal(syscall.SIGSTOP) // a hung process holding the lock of "big"
+
+	g := helperGraph("block")
+	g.add("a", "test.source", src(1))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan *Summary)
+	go func() { done <- e.runCtx(ctx, g, func(o *Options) { o.Jobs = 1 }) }()
+	deadline := time.Now().Add(30 * time.Second)
+	ranA := false
+	for {
+		ranA = ranA || got(e.ran()) == "a"
+		if ranA && strings.Contains(e.log.String(), "waiting for another process") {
+			break
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			<-done
+			t.Fatalf("with one job, a stage waiting for a lock kept the others from running:\n%s", e.log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if want := fmt.Sprintf(`"holder":"process %d on `, cmd.Process.Pid); !strings.Contains(e.log.String(), want) {
+		t.Errorf("the wait does not name the lock's holder (%s):\n%s", want, e.log)
+	}
+	cancel()
+	s := <-done
+	if r := result(t, s, "a"); r.Status != StatusExecuted {
+		t.Errorf("a: %+v", r)
+	}
+	if r := result(t, s, "big"); r.Status != StatusSkipped {
+		t.Errorf("big: %+v", r)
 	}
 }

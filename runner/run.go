@@ -281,17 +281,14 @@ func (r *run) node(ctx context.Context, n *experiment.Node) {
 		log.Warn().Str("reason", st.res.Reason).Msg("skipped")
 		return
 	}
-	select {
-	case r.sem <- struct{}{}:
-		defer func() { <-r.sem }()
-	case <-ctx.Done():
-	}
-	if ctx.Err() != nil {
+	sl := &slot{sem: r.sem}
+	defer sl.release()
+	if !sl.acquire(ctx) || ctx.Err() != nil {
 		st.res.Status, st.res.Reason = StatusSkipped, "interrupted"
 		return
 	}
 	begin := time.Now()
-	e, how, err := r.obtain(ctx, n, log)
+	e, how, err := r.obtain(ctx, n, sl, log)
 	switch {
 	case err != nil && ctx.Err() != nil:
 		st.res.Status, st.res.Reason = StatusSkipped, "interrupted while running"
@@ -348,7 +345,7 @@ const (
 
 // obtain returns n's entry and how it was obtained. A key already
 // obtained by this run is shared, even when that failed.
-func (r *run) obtain(ctx context.Context, n *experiment.Node, log zerolog.Logger) (*cache.Entry, outcome, error) {
+func (r *run) obtain(ctx context.Context, n *experiment.Node, sl *slot, log zerolog.Logger) (*cache.Entry, outcome, error) {
 	key := r.keys[n].Key
 	r.mu.Lock()
 	if f, ok := r.flights[key]; ok {
@@ -368,13 +365,13 @@ func (r *run) obtain(ctx context.Context, n *experiment.Node, log zerolog.Logger
 	r.mu.Unlock()
 	defer close(f.done)
 	var how outcome
-	f.entry, how, f.err = r.obtainOnce(ctx, n, log)
+	f.entry, how, f.err = r.obtainOnce(ctx, n, sl, log)
 	return f.entry, how, f.err
 }
 
 // obtainOnce returns n's entry, from the cache or by running the stage
 // under the key's lock.
-func (r *run) obtainOnce(ctx context.Context, n *experiment.Node, log zerolog.Logger) (*cache.Entry, outcome, error) {
+func (r *run) obtainOnce(ctx context.Context, n *experiment.Node, sl *slot, log zerolog.Logger) (*cache.Entry, outcome, error) {
 	key := r.keys[n].Key
 	selected := r.direct == nil || r.direct[n]
 	force := r.opts.Force && selected
@@ -400,7 +397,7 @@ func (r *run) obtainOnce(ctx context.Context, n *experiment.Node, log zerolog.Lo
 	if e, err := lookup(); err != nil || e != nil && !repro {
 		return e, fromCache, err
 	}
-	lk, err := r.c.Lock(ctx, key)
+	lk, err := r.lock(ctx, key, sl, log)
 	if err != nil {
 		return nil, fromCache, err
 	}
@@ -616,6 +613,57 @@ func (r *run) inputs(ctx context.Context, n *experiment.Node) (map[string][]stag
 		}
 	}
 	return in, refs, nil
+}
+
+// lockWaitReport is how often a stage waiting for another process's lock
+// says so again.
+const lockWaitReport = time.Minute
+
+// lock takes the lock of key. While another process holds it, the stage
+// gives its job slot back, so that stages that do not need the key go on,
+// and says who holds the lock (again every lockWaitReport).
+func (r *run) lock(ctx context.Context, key string, sl *slot, log zerolog.Logger) (*cache.Lock, error) {
+	since := time.Now()
+	lk, err := r.c.LockReporting(ctx, key, lockWaitReport, func(holder string) {
+		sl.release()
+		log.Warn().Str("holder", holder).Dur("waited", time.Since(since).Round(time.Second)).
+			Msg("waiting for another process computing the same stage")
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !sl.acquire(ctx) {
+		lk.Unlock()
+		return nil, ctx.Err()
+	}
+	return lk, nil
+}
+
+// slot is a node's claim on one of the run's job slots.
+type slot struct {
+	sem  chan struct{}
+	held bool
+}
+
+// acquire waits for a slot unless one is held; false when ctx ends first.
+func (s *slot) acquire(ctx context.Context) bool {
+	if s.held {
+		return true
+	}
+	select {
+	case s.sem <- struct{}{}:
+		s.held = true
+	case <-ctx.Done():
+	}
+	return s.held
+}
+
+// release gives the slot back, if held.
+func (s *slot) release() {
+	if s.held {
+		<-s.sem
+		s.held = false
+	}
 }
 
 // discard removes the entry of key under its lock.

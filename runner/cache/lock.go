@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -18,10 +19,18 @@ type Lock struct {
 // Lock waits until it holds the lock of key or ctx is done. The lock is an
 // flock on <dir>/locks/<key>.lock, so it is released when the process dies.
 func (c *Cache) Lock(ctx context.Context, key string) (*Lock, error) {
+	return c.LockReporting(ctx, key, 0, nil)
+}
+
+// LockReporting is Lock that, while another process holds the lock, calls
+// waiting with the holder's description (Holder) when it starts to wait and
+// then every interval.
+func (c *Cache) LockReporting(ctx context.Context, key string, interval time.Duration, waiting func(holder string)) (*Lock, error) {
 	if !ValidKey(key) {
 		return nil, fmt.Errorf("cache: malformed key %q", key)
 	}
 	delay := 5 * time.Millisecond
+	var next time.Time
 	for {
 		l, err := c.tryLock(key)
 		if err != nil {
@@ -29,6 +38,10 @@ func (c *Cache) Lock(ctx context.Context, key string) (*Lock, error) {
 		}
 		if l != nil {
 			return l, nil
+		}
+		if now := time.Now(); waiting != nil && !now.Before(next) {
+			waiting(c.Holder(key))
+			next = now.Add(interval)
 		}
 		select {
 		case <-ctx.Done():
@@ -39,6 +52,16 @@ func (c *Cache) Lock(ctx context.Context, key string) (*Lock, error) {
 			delay *= 2
 		}
 	}
+}
+
+// Holder describes the holder of key's lock, as its lock file records it
+// ("process 123 on host since 2026-11-27T18:00:00Z"), or says it is unknown.
+func (c *Cache) Holder(key string) string {
+	b, err := os.ReadFile(filepath.Join(c.dir, "locks", key+".lock"))
+	if err != nil || len(b) == 0 {
+		return "an unknown process"
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // tryLock returns the lock of key, or nil if another holder has it.
@@ -63,10 +86,20 @@ func (c *Cache) tryLock(key string) (*Lock, error) {
 		var held, now syscall.Stat_t
 		if syscall.Fstat(int(f.Fd()), &held) == nil && syscall.Stat(path, &now) == nil &&
 			held.Ino == now.Ino && held.Dev == now.Dev {
+			// Say who holds it, for those who wait (best effort).
+			if f.Truncate(0) == nil {
+				f.WriteAt([]byte(holderLine()+"\n"), 0)
+			}
 			return &Lock{f: f}, nil
 		}
 		f.Close()
 	}
+}
+
+// holderLine describes this process as a lock holder.
+func holderLine() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("process %d on %s since %s", os.Getpid(), host, time.Now().UTC().Format(time.RFC3339))
 }
 
 // Unlock releases the lock.
