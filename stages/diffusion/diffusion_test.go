@@ -1,6 +1,7 @@
 package diffusion
 
 import (
+	"context"
 	"math"
 	"strings"
 	"testing"
@@ -94,7 +95,7 @@ func newContext(t *testing.T, kind string, with map[string]any) *stages.Context 
 			t.Fatal(err)
 		}
 	}
-	return &stages.Context{Kind: k, Stage: "test", Params: p}
+	return &stages.Context{Context: context.Background(), Kind: k, Stage: "test", Params: p}
 }
 
 // near fails unless every value of got is within tol of want.

@@ -44,12 +44,16 @@ func openModel(ctx *stages.Context) (*noiseModel, error) {
 	}
 	name := fmt.Sprintf("the model of stage %s (%s)", ctx.In["model"][0].Stage, filepath.Base(dir))
 	nm := &noiseModel{name: name, desc: m.Desc, close: m.Close}
-	if m.Desc.Condition.Kind == modelfile.ConditionNone {
-		nm.predict = func(x *artifact.Tensor, t []float64, prompts []string) (*modelfile.Prediction, error) {
+	// Every model evaluation first checks that the run goes on, so that an
+	// interrupted sampling loop ends within one evaluation.
+	nm.predict = func(x *artifact.Tensor, t []float64, prompts []string) (*modelfile.Prediction, error) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if m.Desc.Condition.Kind == modelfile.ConditionNone {
 			return m.Predict(x, t, nil)
 		}
-	} else {
-		nm.predict = m.PredictPrompts
+		return m.PredictPrompts(x, t, prompts)
 	}
 	if s := m.Desc.Schedule; s != nil {
 		var sc *schedule.Schedule

@@ -1,6 +1,7 @@
 package diffusion
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -143,5 +144,23 @@ func TestModelLoad(t *testing.T) {
 	ctx := newContext(t, "model.load", map[string]any{"path": bad})
 	if err := ctx.Kind.Run(ctx); err == nil {
 		t.Error("model.load accepted a file that is not model.json")
+	}
+}
+
+func TestInterruptedSamplingStopsAtOnce(t *testing.T) {
+	model := &artifact.Model{Dir: unetModelDir(t)}
+	ctx := newContext(t, "sample", map[string]any{"prompts": []string{"a photo of a bag"}, "n": 2, "stride": 1})
+	cctx, cancel := context.WithCancel(context.Background())
+	ctx.Context = cctx
+	ctx.Workdir = t.TempDir()
+	ctx.In = map[string][]stages.Input{"model": {{Artifact: model, Stage: "train"}}}
+	steps := 0
+	ctx.Progress = func(done, total int, _ string) {
+		if steps = done; done == 3 {
+			cancel() // a SIGTERM three steps into 1000
+		}
+	}
+	if err := ctx.Kind.Run(ctx); !errors.Is(err, context.Canceled) || steps != 3 {
+		t.Fatalf("an interrupted sampling loop ended with %v after %d steps, want context.Canceled after 3", err, steps)
 	}
 }
