@@ -210,22 +210,38 @@ func wrap(face font.Face, text string, width int) []string {
 			if line != "" {
 				lines = append(lines, line)
 			}
-			line = word
-			for font.MeasureString(face, line) > limit && len([]rune(line)) > 1 {
-				rs := []rune(line)
-				n := len(rs) - 1
-				for n > 1 && font.MeasureString(face, string(rs[:n])) > limit {
-					n--
-				}
-				lines = append(lines, string(rs[:n]))
-				line = string(rs[n:])
-			}
+			pieces := breakWord(face, word, limit)
+			lines = append(lines, pieces[:len(pieces)-1]...)
+			line = pieces[len(pieces)-1]
 		}
 		if line != "" {
 			lines = append(lines, line)
 		}
 	}
 	return lines
+}
+
+// breakWord splits word into pieces no wider than limit, each of at least
+// one rune, measuring every rune once (kerning included), so that a long
+// unbroken word takes time in proportion to its length.
+func breakWord(face font.Face, word string, limit fixed.Int26_6) []string {
+	var pieces []string
+	start, width := 0, fixed.Int26_6(0)
+	prev := rune(-1)
+	for i, r := range word {
+		adv, _ := face.GlyphAdvance(r)
+		if prev >= 0 {
+			adv += face.Kern(prev, r)
+		}
+		if width+adv > limit && i > start {
+			pieces = append(pieces, word[start:i])
+			start, width = i, 0
+			adv, _ = face.GlyphAdvance(r)
+		}
+		width += adv
+		prev = r
+	}
+	return append(pieces, word[start:])
 }
 
 // drawLines writes lines centred in [x, x+width), the first one's top at y.

@@ -7,6 +7,7 @@ import (
 	"image"
 	"image/png"
 	"strings"
+	"unicode/utf8"
 
 	"difflab/stages"
 	"difflab/stages/artifact"
@@ -31,7 +32,8 @@ func init() {
 				Doc: "integer enlargement (nearest neighbour); 0 makes images at least 128 pixels"},
 			{Name: "caption", Type: stages.String, Default: "", Doc: "text above the grid"},
 		},
-		Run: runGrid,
+		Check: checkText("titles", "caption"),
+		Run:   runGrid,
 	})
 	stages.Register(&stages.Kind{
 		Name:    "plot.curve",
@@ -50,8 +52,33 @@ func init() {
 			{Name: "width", Type: stages.Int, Default: 800, Min: stages.Bound(64), Max: stages.Bound(8192), Doc: "width in pixels"},
 			{Name: "height", Type: stages.Int, Default: 500, Min: stages.Bound(64), Max: stages.Bound(8192), Doc: "height in pixels"},
 		},
-		Run: runCurve,
+		Check: checkText("title", "labels", "xlabel", "ylabel"),
+		Run:   runCurve,
 	})
+}
+
+// MaxText is the most characters a text parameter of a plot (a title, a
+// caption, a label) may have: figures are for reading, and text layout
+// time and figure height grow with the text.
+const MaxText = 1000
+
+// checkText returns a Check that refuses a text parameter (String or
+// Strings) among names longer than MaxText characters.
+func checkText(names ...string) func(stages.Params) error {
+	return func(p stages.Params) error {
+		for _, name := range names {
+			texts, ok := p[name].([]string)
+			if !ok {
+				texts = []string{p.String(name)}
+			}
+			for _, t := range texts {
+				if n := utf8.RuneCountInString(t); n > MaxText {
+					return fmt.Errorf("parameter %s: a text of %d characters; at most %d fit a figure: shorten it", name, n, MaxText)
+				}
+			}
+		}
+		return nil
+	}
 }
 
 // baseStage strips the sweep values from a stage id: "noisy[t=250]" -> "noisy".

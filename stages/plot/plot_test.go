@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"golang.org/x/image/font"
+	"golang.org/x/image/math/fixed"
 
 	"difflab/stages"
 	"difflab/stages/artifact"
@@ -253,5 +254,44 @@ func TestCurveLegend(t *testing.T) {
 	}
 	if _, err := legendLines("loss", in, []string{"one"}, &CurveOptions{}); err == nil || !strings.Contains(err.Error(), "1 names for 2 input series") {
 		t.Errorf("too few labels gave %v", err)
+	}
+}
+
+func TestWrapLongWordTakesLinearWork(t *testing.T) {
+	face, err := textFace()
+	if err != nil {
+		t.Fatal(err)
+	}
+	word := func(n int) string { return strings.Repeat("abcdefghij", n/10) }
+	lines := wrap(face, "a "+word(2000)+" b", 100)
+	if strings.ReplaceAll(strings.Join(lines, ""), " ", "") != "a"+word(2000)+"b" {
+		t.Fatal("wrapping lost or reordered characters")
+	}
+	for _, l := range lines {
+		if w := font.MeasureString(face, l); w > fixed.I(100) {
+			t.Fatalf("line %q is %v wide, over 100 pixels", l, w)
+		}
+	}
+	// Allocations grow with the word's length, not with its square or cube
+	// (the pieces of a word twice as long take about twice the work).
+	allocs := func(n int) float64 {
+		w := word(n)
+		return testing.AllocsPerRun(3, func() { wrap(face, w, 100) })
+	}
+	if a, b := allocs(2000), allocs(4000); b > 2.5*a {
+		t.Errorf("wrapping a word of 4000 characters allocates %.0f times, of 2000 %.0f: more than linear", b, a)
+	}
+}
+
+func TestTextParametersAreBounded(t *testing.T) {
+	long := strings.Repeat("x", MaxText+1)
+	for kind, p := range map[string]stages.Params{
+		"plot.grid":  {"titles": []string{"ok", long}, "caption": ""},
+		"plot.curve": {"title": long, "labels": []string{}, "xlabel": "", "ylabel": ""},
+	} {
+		k, _ := stages.Lookup(kind)
+		if err := k.Check(p); err == nil || !strings.Contains(err.Error(), "at most 1000") {
+			t.Errorf("%s accepts a text of %d characters: %v", kind, MaxText+1, err)
+		}
 	}
 }
