@@ -230,7 +230,7 @@ func (c *Cache) Get(key string, verify bool) (*Entry, error) {
 	out := filepath.Join(dir, "out")
 	for _, o := range m.Outputs {
 		for _, f := range o.Files {
-			if err := checkFile(out, f, verify); err != nil {
+			if err := checkFile(out, f, verify, "manifest"); err != nil {
 				return nil, &MissError{key, err}
 			}
 		}
@@ -260,7 +260,10 @@ func (c *Cache) ReadManifest(key string) (*Manifest, error) {
 	return readManifest(c.EntryDir(key))
 }
 
-func checkFile(out string, f File, verify bool) error {
+// checkFile checks the file f records below out: its size and, when its
+// modification time differs from f's or verify is set, its SHA-256. record
+// names f's source in errors ("manifest").
+func checkFile(out string, f File, verify bool, record string) error {
 	if !localPath(f.Path) {
 		return fmt.Errorf("manifest lists file outside the entry: %q", f.Path)
 	}
@@ -270,7 +273,7 @@ func checkFile(out string, f File, verify bool) error {
 		return fmt.Errorf("file %s: %v", f.Path, errors.Unwrap(err))
 	}
 	if info.Size() != f.Size {
-		return fmt.Errorf("file %s is %d bytes, manifest says %d", f.Path, info.Size(), f.Size)
+		return fmt.Errorf("file %s is %d bytes, %s says %d", f.Path, info.Size(), record, f.Size)
 	}
 	if !verify && info.ModTime().UnixNano() == f.MtimeNS {
 		return nil
@@ -280,7 +283,7 @@ func checkFile(out string, f File, verify bool) error {
 		return err
 	}
 	if sum != f.SHA256 {
-		return fmt.Errorf("file %s has SHA-256 %s, manifest says %s", f.Path, Short(sum), Short(f.SHA256))
+		return fmt.Errorf("file %s has SHA-256 %s, %s says %s", f.Path, Short(sum), record, Short(f.SHA256))
 	}
 	return nil
 }
