@@ -184,14 +184,22 @@ func init() {
 		Outputs: []stages.Port{{Name: "text", Type: artifact.TypeText}},
 		Run: func(ctx *stages.Context) error {
 			count(ctx)
-			if dir, ok := ctx.State.Load("epoch"); ok {
+			dir := filepath.Join(ctx.Workdir, "state")
+			ok, damaged, err := ctx.State.Load("epoch", dir)
+			for _, d := range damaged {
+				ctx.Log.Warn().Err(d).Msg("discarded a damaged state")
+			}
+			if err != nil {
+				return err
+			}
+			if ok {
 				b, err := os.ReadFile(filepath.Join(dir, "n"))
 				if err != nil {
 					return err
 				}
 				return ctx.Output("text", artifact.Text("resumed after epoch "+string(b)))
 			}
-			err := ctx.State.Save("epoch", func(dir string) error {
+			err = ctx.State.Save("epoch", func(dir string) error {
 				return os.WriteFile(filepath.Join(dir, "n"), []byte(strconv.Itoa(1)), 0o644)
 			})
 			if err != nil {

@@ -51,11 +51,25 @@ func (r *run) why(n *experiment.Node) string {
 	if err == nil {
 		return ""
 	}
-	reason := r.missing(n, key, err)
-	if r.c.HasState(key) {
-		reason += "; resumes from its saved state"
+	return r.missing(n, key, err) + stateOutlook(r.c.CheckState(key))
+}
+
+// stateOutlook says what a run does with the saved state of a stage, given
+// what CheckState found.
+func stateOutlook(resumable bool, damaged []error) string {
+	var why []string
+	for _, d := range damaged {
+		why = append(why, d.Error())
 	}
-	return reason
+	switch {
+	case resumable && len(damaged) == 0:
+		return "; resumes from its saved state"
+	case resumable:
+		return "; resumes from its previous saved state, the newest is damaged (" + strings.Join(why, "; ") + ") and will be discarded"
+	case len(damaged) > 0:
+		return "; starts over: its saved state is damaged (" + strings.Join(why, "; ") + ") and will be discarded"
+	}
+	return ""
 }
 
 // missing describes the missing or invalid entry of n's key, with the

@@ -600,8 +600,60 @@ func TestStateResumes(t *testing.T) {
 	if a, _ := en.Load("text"); a != artifact.Text("resumed after epoch 1") {
 		t.Fatalf("second run did not resume: %v", a)
 	}
-	if _, ok := e.c.State(en.Key, "").Load("epoch"); ok {
+	if e.c.HasState(en.Key) {
 		t.Fatal("state kept after the entry was published")
+	}
+}
+
+// TestDamagedStateIsDiscarded changes a byte of a saved state: plan says
+// the state is damaged and what the run will do, and the run discards it
+// with a warning and resumes from the state saved before it, or starts
+// over when none is left.
+func TestDamagedStateIsDiscarded(t *testing.T) {
+	e := newEnv(t)
+	g := newGraph("r.yaml")
+	g.add("train", "test.resume", nil)
+	key := result(t, e.run(g), "train").Key
+	plan := func() string {
+		t.Helper()
+		p, err := Plan(g.g, e.opts())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return result(t, p, "train").Reason
+	}
+	// A second save keeps the first as the previous state.
+	if err := e.c.State(key, "r.yaml train").Save("epoch", func(dir string) error {
+		return os.WriteFile(filepath.Join(dir, "n"), []byte("2"), 0o644)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	newest := filepath.Join(e.c.Root(), "state", key, "epoch")
+	if err := os.WriteFile(filepath.Join(newest, "n"), []byte("3"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	damage := "saved state " + cache.Short(key) + "/epoch: file n has SHA-256 "
+	if r := plan(); !strings.Contains(r, "; resumes from its previous saved state, the newest is damaged ("+damage) {
+		t.Fatalf("plan with a damaged newest state: %q", r)
+	}
+	if err := os.WriteFile(filepath.Join(newest+".previous", "n"), []byte("12"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := plan(); !strings.Contains(r, "; starts over: its saved state is damaged ("+damage) ||
+		!strings.Contains(r, "; saved state "+cache.Short(key)+"/epoch.previous: file n is 2 bytes, its record says 1) and will be discarded") {
+		t.Fatalf("plan with both states damaged: %q", r)
+	}
+	os.WriteFile(filepath.Join(newest+".previous", "n"), []byte("1"), 0o644)
+	s := e.run(g)
+	en, err := e.c.Get(result(t, s, "train").Key, false)
+	if err != nil {
+		t.Fatalf("the run after the damage: %v\n%s", err, e.log.String())
+	}
+	if a, _ := en.Load("text"); a != artifact.Text("resumed after epoch 1") {
+		t.Fatalf("the run after the damage did not resume from the previous state: %v", a)
+	}
+	if !strings.Contains(e.log.String(), `"stage":"r.yaml:train"`) || !strings.Contains(e.log.String(), damage) {
+		t.Fatalf("no warning naming the stage and the damaged file:\n%s", e.log.String())
 	}
 }
 

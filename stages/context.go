@@ -23,13 +23,23 @@ type Input struct {
 
 // State stores a stage's intermediate state, such as per-epoch training
 // checkpoints, so that a killed run resumes where it stopped. Entries are
-// keyed by the stage's cache key and a name, published atomically, and never
-// seen half-written.
+// keyed by the stage's cache key and a name, published atomically, never
+// seen half-written, and checked before use: Save records the size and
+// SHA-256 of every file it publishes, and Load hands out only a state whose
+// files all match.
 type State interface {
-	// Load returns the directory of the state saved under name, if any.
-	Load(name string) (dir string, ok bool)
+	// Load copies the newest intact state saved under name into dir, which
+	// it creates, and reports whether there was one. Each file is checked
+	// as it is copied, so dir holds exactly the bytes that were saved. A
+	// saved state that differs from its record (a changed, truncated,
+	// missing or added file, an unreadable record) is removed and Load goes
+	// on with the state saved before it, if one is kept; damaged describes
+	// each state removed, naming the file and what was wrong. err is a
+	// failure that is no fault of the saved state, such as a full disk.
+	Load(name, dir string) (ok bool, damaged []error, err error)
 	// Save calls fill with an empty directory, then publishes what fill wrote
-	// under name. It replaces any earlier state of that name.
+	// under name. It replaces any earlier state of that name, which may be
+	// kept as the fallback of Load.
 	Save(name string, fill func(dir string) error) error
 }
 

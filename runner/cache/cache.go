@@ -234,7 +234,7 @@ func (c *Cache) Get(key string, verify bool) (*Entry, error) {
 			return nil, &MissError{key, fmt.Errorf("manifest lists no files for output %q", o.Name)}
 		}
 		for _, f := range o.Files {
-			if err := checkFile(out, f, verify); err != nil {
+			if err := checkFile(out, f, verify, "manifest"); err != nil {
 				return nil, &MissError{key, err}
 			}
 		}
@@ -264,7 +264,10 @@ func (c *Cache) ReadManifest(key string) (*Manifest, error) {
 	return readManifest(c.EntryDir(key))
 }
 
-func checkFile(out string, f File, verify bool) error {
+// checkFile checks the file f records below out: its size and, when its
+// modification time differs from f's or verify is set, its SHA-256. record
+// names f's source in errors ("manifest").
+func checkFile(out string, f File, verify bool, record string) error {
 	if !localPath(f.Path) {
 		return fmt.Errorf("manifest lists file outside the entry: %q", f.Path)
 	}
@@ -274,7 +277,7 @@ func checkFile(out string, f File, verify bool) error {
 		return fmt.Errorf("file %s: %v", f.Path, errors.Unwrap(err))
 	}
 	if info.Size() != f.Size {
-		return fmt.Errorf("file %s is %d bytes, manifest says %d", f.Path, info.Size(), f.Size)
+		return fmt.Errorf("file %s is %d bytes, %s says %d", f.Path, info.Size(), record, f.Size)
 	}
 	if !verify && info.ModTime().UnixNano() == f.MtimeNS {
 		return nil
@@ -284,7 +287,7 @@ func checkFile(out string, f File, verify bool) error {
 		return err
 	}
 	if sum != f.SHA256 {
-		return fmt.Errorf("file %s has SHA-256 %s, manifest says %s", f.Path, Short(sum), Short(f.SHA256))
+		return fmt.Errorf("file %s has SHA-256 %s, %s says %s", f.Path, Short(sum), record, Short(f.SHA256))
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"difflab/stages"
 	"difflab/stages/artifact"
 )
 
@@ -175,53 +176,88 @@ func TestLockExcludes(t *testing.T) {
 	}
 }
 
+// load reads file n of the state that s loads under name ("" if none).
+func load(t *testing.T, s stages.State, name string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "loaded")
+	ok, damaged, err := s.Load(name, dir)
+	if err != nil || len(damaged) > 0 {
+		t.Fatalf("Load: %v, damaged %v", err, damaged)
+	}
+	if !ok {
+		return ""
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// saveN saves a state holding file n with content v.
+func saveN(t *testing.T, s stages.State, v string) {
+	t.Helper()
+	if err := s.Save("epoch", func(dir string) error { return os.WriteFile(filepath.Join(dir, "n"), []byte(v), 0o644) }); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestState(t *testing.T) {
 	c, err := Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := c.State(key(0), "e.yaml train")
-	if _, ok := s.Load("epoch"); ok {
+	if v := load(t, s, "epoch"); v != "" {
 		t.Fatal("Load found state that was never saved")
 	}
-	for _, v := range []string{"1", "2"} {
-		if err := s.Save("epoch", func(dir string) error { return os.WriteFile(filepath.Join(dir, "n"), []byte(v), 0o644) }); err != nil {
-			t.Fatal(err)
-		}
-	}
-	dir, ok := s.Load("epoch")
-	if b, _ := os.ReadFile(filepath.Join(dir, "n")); !ok || string(b) != "2" {
-		t.Fatalf("state = %q, %v; want the last saved", b, ok)
+	saveN(t, s, "1")
+	saveN(t, s, "2")
+	if v := load(t, s, "epoch"); v != "2" {
+		t.Fatalf("state = %q; want the last saved", v)
 	}
 	if err := s.Save("epoch", func(string) error { return errors.New("disk full") }); err == nil {
 		t.Fatal("a failed fill was published")
 	}
-	if dir, _ := s.Load("epoch"); dir == "" {
-		t.Fatal("a failed Save removed the earlier state")
+	if v := load(t, s, "epoch"); v != "2" {
+		t.Fatalf("state after a failed Save = %q; want the last saved", v)
 	}
 	// A Save killed after moving the old state aside, before publishing the
 	// new one, leaves only <name>.previous: Load uses it, and the next Save
-	// replaces it.
-	dir, _ = s.Load("epoch")
+	// keeps it as the previous state.
+	dir := filepath.Join(c.Root(), "state", key(0), "epoch")
+	if err := os.RemoveAll(dir + previousSuffix); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.Rename(dir, dir+previousSuffix); err != nil {
 		t.Fatal(err)
 	}
-	dir, ok = s.Load("epoch")
-	if b, _ := os.ReadFile(filepath.Join(dir, "n")); !ok || string(b) != "2" {
-		t.Fatalf("state after a killed Save = %q, %v; want the previous one", b, ok)
+	if v := load(t, s, "epoch"); v != "2" {
+		t.Fatalf("state after a killed Save = %q; want the previous one", v)
 	}
-	if err := s.Save("epoch", func(dir string) error { return os.WriteFile(filepath.Join(dir, "n"), []byte("3"), 0o644) }); err != nil {
-		t.Fatal(err)
+	saveN(t, s, "3")
+	if v := load(t, s, "epoch"); v != "3" {
+		t.Fatalf("state = %q; want the last saved", v)
 	}
-	dir, ok = s.Load("epoch")
-	if b, _ := os.ReadFile(filepath.Join(dir, "n")); !ok || string(b) != "3" {
-		t.Fatalf("state = %q, %v; want the last saved", b, ok)
-	}
-	if _, err := os.Stat(dir + previousSuffix); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("the previous state was left behind: %v", err)
+	if b, err := os.ReadFile(filepath.Join(dir+previousSuffix, "n")); err != nil || string(b) != "2" {
+		t.Fatalf("previous state = %q, %v; want the one saved before the last", b, err)
 	}
 	if err := s.Save(".owner", func(string) error { return nil }); err == nil {
 		t.Error("a state name starting with a dot was accepted")
+	}
+	if err := s.Save("epoch", func(dir string) error { return os.WriteFile(filepath.Join(dir, recordFile), nil, 0o644) }); err == nil {
+		t.Error("a state holding a file named like its record was accepted")
+	}
+	// Empty directories are part of a state.
+	if err := s.Save("epoch", func(dir string) error { return os.Mkdir(filepath.Join(dir, "empty"), 0o755) }); err != nil {
+		t.Fatal(err)
+	}
+	loaded := filepath.Join(t.TempDir(), "loaded")
+	if ok, _, err := s.Load("epoch", loaded); !ok || err != nil {
+		t.Fatalf("Load = %v, %v", ok, err)
+	}
+	if info, err := os.Stat(filepath.Join(loaded, "empty")); err != nil || !info.IsDir() {
+		t.Fatalf("Load lost an empty directory: %v", err)
 	}
 	st, err := c.Status()
 	if err != nil {
@@ -234,7 +270,7 @@ func TestState(t *testing.T) {
 	if err := c.DropState(key(0)); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := s.Load("epoch"); ok {
+	if v := load(t, s, "epoch"); v != "" {
 		t.Fatal("DropState left the state")
 	}
 	if c.HasState(key(0)) {
@@ -253,6 +289,92 @@ func TestState(t *testing.T) {
 	}
 	if st, err := c.Status(); err != nil || st.States != 0 {
 		t.Fatalf("status counts a key with only an owner file: %+v, %v", st, err)
+	}
+}
+
+// TestDamagedState damages the files of a saved state on disk in each way
+// a state can differ from its record: CheckState and Load report the file
+// and what is wrong, and Load removes the state and falls back to the one
+// saved before it, or finds none when that is damaged too.
+func TestDamagedState(t *testing.T) {
+	write := func(t *testing.T, path, data string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		damage func(t *testing.T, dir string)
+		want   string
+	}{
+		{"changed byte", func(t *testing.T, dir string) { write(t, filepath.Join(dir, "sub", "b"), "bbbX") },
+			"file sub/b has SHA-256 "},
+		{"truncated", func(t *testing.T, dir string) { write(t, filepath.Join(dir, "sub", "b"), "bb") },
+			"file sub/b is 2 bytes, its record says 4"},
+		{"missing file", func(t *testing.T, dir string) { os.Remove(filepath.Join(dir, "sub", "b")) },
+			"file sub/b is missing"},
+		{"added file", func(t *testing.T, dir string) { write(t, filepath.Join(dir, "sub", "c"), "c") },
+			"file sub/c is not in its record"},
+		{"unreadable record", func(t *testing.T, dir string) { write(t, filepath.Join(dir, recordFile), `{"format": `) },
+			"unreadable record .digests.json: "},
+		{"no record", func(t *testing.T, dir string) { os.Remove(filepath.Join(dir, recordFile)) },
+			"no record of its files (.digests.json)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Open(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := c.State(key(0), "e.yaml train")
+			save := func(v string) {
+				if err := s.Save("epoch", func(dir string) error {
+					if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+						return err
+					}
+					write(t, filepath.Join(dir, "sub", "b"), "bbbb")
+					return os.WriteFile(filepath.Join(dir, "n"), []byte(v), 0o644)
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			save("1")
+			save("2")
+			newest := filepath.Join(c.Root(), "state", key(0), "epoch")
+			tc.damage(t, newest)
+			want := "saved state " + Short(key(0)) + "/epoch: " + tc.want
+			if ok, damaged := c.CheckState(key(0)); !ok || len(damaged) != 1 || !strings.HasPrefix(damaged[0].Error(), want) {
+				t.Errorf("CheckState = %v, %v; want resumable and %q", ok, damaged, want)
+			}
+			dir := filepath.Join(t.TempDir(), "loaded")
+			ok, damaged, err := s.Load("epoch", dir)
+			if err != nil || !ok || len(damaged) != 1 || !strings.HasPrefix(damaged[0].Error(), want) {
+				t.Fatalf("Load = %v, %v, %v; want the previous state and %q", ok, damaged, err, want)
+			}
+			if b, _ := os.ReadFile(filepath.Join(dir, "n")); string(b) != "1" {
+				t.Errorf("Load gave state %q, want the previous one", b)
+			}
+			if _, err := os.Stat(newest); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("the damaged state is still there: %v", err)
+			}
+			// The next Save keeps the previous state; damaged too, it goes.
+			save("3")
+			if b, err := os.ReadFile(filepath.Join(newest+previousSuffix, "n")); err != nil || string(b) != "1" {
+				t.Fatalf("previous state after a Save: %q, %v", b, err)
+			}
+			for _, d := range []string{newest, newest + previousSuffix} {
+				tc.damage(t, d)
+			}
+			if ok, damaged := c.CheckState(key(0)); ok || len(damaged) != 2 {
+				t.Errorf("CheckState with both states damaged = %v, %v", ok, damaged)
+			}
+			if ok, damaged, err := s.Load("epoch", filepath.Join(t.TempDir(), "none")); ok || len(damaged) != 2 || err != nil {
+				t.Fatalf("Load with both states damaged = %v, %v, %v", ok, damaged, err)
+			}
+			if c.HasState(key(0)) {
+				t.Error("damaged states are still there")
+			}
+		})
 	}
 }
 

@@ -137,24 +137,12 @@ func run(ctx *stages.Context, j job) error {
 		return err
 	}
 	out := filepath.Join(ctx.Workdir, "model")
-	if err := os.MkdirAll(out, 0o755); err != nil {
+	from, err := resume(ctx, j.net, out)
+	if err != nil {
 		return err
 	}
-	var from *train.Checkpoint
-	if ctx.State != nil {
-		if dir, ok := ctx.State.Load(stateName); ok {
-			if from, err = train.LoadCheckpoint(filepath.Join(dir, stateTrainDir), j.net); err != nil {
-				return fmt.Errorf("resuming from the saved checkpoint: %w", err)
-			}
-			if err := os.CopyFS(out, os.DirFS(filepath.Join(dir, stateModelDir))); err != nil {
-				return fmt.Errorf("resuming from the saved checkpoint: %w", err)
-			}
-			if from.Step > 0 {
-				ctx.Log.Info().Int("epoch", from.Epoch+1).Int("step", from.Step).Msg("resuming training after this step")
-			} else {
-				ctx.Log.Info().Int("epoch", from.Epoch).Msg("resuming training after this epoch")
-			}
-		}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
 	}
 	// save keeps ck and the epoch directories written so far as the
 	// resumable state.
@@ -223,6 +211,45 @@ func run(ctx *stages.Context, j job) error {
 		return err
 	}
 	return ctx.Output("loss_epoch", series("epoch", ck.LossEpoch))
+}
+
+// resume loads the newest intact checkpoint of ctx.State and moves the
+// epoch directories saved with it to out, which must not exist. It returns
+// nil to start over: when there is no checkpoint, or none left intact (each
+// damaged one is discarded with a warning), or the one left does not load.
+func resume(ctx *stages.Context, net unet.Config, out string) (*train.Checkpoint, error) {
+	if ctx.State == nil {
+		return nil, nil
+	}
+	dir := filepath.Join(ctx.Workdir, "state")
+	defer os.RemoveAll(dir)
+	ok, damaged, err := ctx.State.Load(stateName, dir)
+	for _, d := range damaged {
+		ctx.Log.Warn().Err(d).Msg("discarded a damaged checkpoint")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("resuming from the saved checkpoint: %w", err)
+	}
+	if !ok {
+		if len(damaged) > 0 {
+			ctx.Log.Warn().Msg("no intact checkpoint is left; training starts over")
+		}
+		return nil, nil
+	}
+	from, err := train.LoadCheckpoint(filepath.Join(dir, stateTrainDir), net)
+	if err == nil {
+		err = os.Rename(filepath.Join(dir, stateModelDir), out)
+	}
+	if err != nil {
+		ctx.Log.Warn().Err(err).Msg("cannot resume from the saved checkpoint; training starts over")
+		return nil, nil
+	}
+	if from.Step > 0 {
+		ctx.Log.Info().Int("epoch", from.Epoch+1).Int("step", from.Step).Msg("resuming training after this step")
+	} else {
+		ctx.Log.Info().Int("epoch", from.Epoch).Msg("resuming training after this epoch")
+	}
+	return from, nil
 }
 
 // keep reports whether the model of epoch e goes into the output.

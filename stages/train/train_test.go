@@ -15,31 +15,24 @@ import (
 
 	"difflab/models/modelfile"
 	"difflab/models/unet"
+	"difflab/runner/cache"
 	"difflab/stages"
 	"difflab/stages/artifact"
 	"difflab/stages/data"
 )
 
-// dirState is a State kept in a directory, as the runner keeps it.
-type dirState struct{ root string }
-
-func (s dirState) Load(name string) (string, bool) {
-	d := filepath.Join(s.root, name)
-	_, err := os.Stat(d)
-	return d, err == nil
-}
-
-func (s dirState) Save(name string, fill func(dir string) error) error {
-	tmp, err := os.MkdirTemp(s.root, "tmp-")
+// newState returns the state store of one key in a new cache, as the
+// runner gives it to a stage, with the cache's root directory.
+func newState(t *testing.T) (stages.State, string) {
+	c, err := cache.Open(t.TempDir())
 	if err != nil {
-		return err
+		t.Fatal(err)
 	}
-	if err := fill(tmp); err != nil {
-		return err
-	}
-	os.RemoveAll(filepath.Join(s.root, name))
-	return os.Rename(tmp, filepath.Join(s.root, name))
+	return c.State(stateKey, "e.yaml trained"), filepath.Join(c.Root(), "state", stateKey)
 }
+
+// stateKey is the cache key of the tests' saved states.
+const stateKey = "4b9d1f0c8e2a7d6b5c3f1e0d9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b"
 
 func needMNIST(t *testing.T) {
 	t.Helper()
@@ -128,12 +121,13 @@ func TestResume(t *testing.T) {
 	for k, v := range tiny {
 		set[k] = v
 	}
-	whole := newContext(t, context.Background(), "train.denoiser", set, dirState{t.TempDir()}, nil)
+	wholeState, _ := newState(t)
+	whole := newContext(t, context.Background(), "train.denoiser", set, wholeState, nil)
 	if err := whole.Kind.Run(whole); err != nil {
 		t.Fatal(err)
 	}
 
-	st := dirState{t.TempDir()}
+	st, _ := newState(t)
 	cctx, cancel := context.WithCancel(context.Background())
 	killed := newContext(t, cctx, "train.denoiser", set, st, func(done, total int, detail string) {
 		if strings.HasPrefix(detail, "epoch 2/2") {
@@ -153,18 +147,43 @@ func TestResume(t *testing.T) {
 	if len(resumedFrom) == 0 || !strings.HasPrefix(resumedFrom[0], "epoch 2/2 step 2/3") {
 		t.Errorf("the resumed run did not start at epoch 2, step 2: %q", resumedFrom)
 	}
-	a, b := whole.Outputs(), resumed.Outputs()
-	for _, sub := range []string{"epoch_001/weights.safetensors", "epoch_002/weights.safetensors", "epoch_002/model.json", "model.json"} {
-		wa, err := os.ReadFile(filepath.Join(a["model"].(*artifact.Model).Dir, sub))
+	sameOutputs(t, whole, resumed)
+}
+
+// sameOutputs checks that two runs of a training kind produced the same
+// outputs: every file of the model directory byte for byte, and the losses.
+func sameOutputs(t *testing.T, want, got *stages.Context) {
+	t.Helper()
+	a, b := want.Outputs(), got.Outputs()
+	files := func(dir string) map[string][]byte {
+		m := map[string][]byte{}
+		err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			rel, _ := filepath.Rel(dir, p)
+			m[filepath.ToSlash(rel)], err = os.ReadFile(p)
+			return err
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		wb, err := os.ReadFile(filepath.Join(b["model"].(*artifact.Model).Dir, sub))
-		if err != nil {
-			t.Fatal(err)
+		return m
+	}
+	fa, fb := files(a["model"].(*artifact.Model).Dir), files(b["model"].(*artifact.Model).Dir)
+	if len(fa) == 0 {
+		t.Fatal("no model files")
+	}
+	for name, wa := range fa {
+		if wb, ok := fb[name]; !ok {
+			t.Errorf("model file %s is missing", name)
+		} else if !bytes.Equal(wa, wb) {
+			t.Errorf("model file %s differs from the uninterrupted run's", name)
 		}
-		if !bytes.Equal(wa, wb) {
-			t.Errorf("%s differs between the resumed and the uninterrupted run", sub)
+	}
+	for name := range fb {
+		if _, ok := fa[name]; !ok {
+			t.Errorf("model file %s is not in the uninterrupted run's output", name)
 		}
 	}
 	for _, name := range []string{"loss_iter", "loss_epoch"} {
@@ -178,7 +197,7 @@ func TestResume(t *testing.T) {
 // fullDisk is a State that cannot save.
 type fullDisk struct{}
 
-func (fullDisk) Load(string) (string, bool) { return "", false }
+func (fullDisk) Load(string, string) (bool, []error, error) { return false, nil, nil }
 
 func (fullDisk) Save(string, func(string) error) error { return errors.New("no space left on device") }
 
