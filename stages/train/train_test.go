@@ -85,7 +85,7 @@ func TestFlowOutputs(t *testing.T) {
 	if n := len(iter.Lines[0].Y); n != 6 {
 		t.Errorf("%d step losses, want 2 epochs x 3 steps", n)
 	}
-	if n := len(epoch.Lines[0].Y); n != 2 || epoch.Lines[0].Name != "trained" {
+	if n := len(epoch.Lines[0].Y); n != 2 || epoch.Lines[0].Name != "" { // plots name the lines
 		t.Errorf("epoch losses %+v", epoch.Lines[0])
 	}
 	dir := out["model"].(*artifact.Model).Dir
