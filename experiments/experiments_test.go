@@ -35,10 +35,14 @@ func needData(t *testing.T) {
 	}
 }
 
+// shippedMemory is the memory every shipped stage fits in, by its kind's
+// estimate, in both profiles.
+const shippedMemory = 8 << 30
+
 // load loads every shipped experiment with the profile and overrides.
 func load(t *testing.T, profile string, sets ...string) *experiment.Graph {
 	t.Helper()
-	g, err := experiment.Load([]string{"."}, experiment.Options{Profile: profile, Sets: sets})
+	g, err := experiment.Load([]string{"."}, experiment.Options{Profile: profile, Sets: sets, MaxMemory: shippedMemory})
 	if err != nil {
 		t.Fatalf("profile %s: %v", profile, err)
 	}
@@ -209,6 +213,36 @@ func TestMisspeltPromptFailsBeforeTraining(t *testing.T) {
 		var list experiment.ErrorList
 		if !errors.As(err, &list) || len(list) != 1 || !strings.Contains(list[0].Msg, tc.want) || list[0].Fix != tc.fix {
 			t.Errorf("--set %s: %v", tc.set, err)
+		}
+	}
+}
+
+func TestStagesTooBigForTheMachineAreRefusedAtLoad(t *testing.T) {
+	needData(t)
+	dir := t.TempDir()
+	exp := filepath.Join(dir, "big.yaml")
+	os.WriteFile(exp, []byte(`stages:
+  noise:
+    kind: noise.pure
+    with: {n: 100000, channels: 4, size: 4096}
+  model:
+    kind: train.flow
+    with: {hidden: 1024, batch: 60000}
+`), 0o644)
+	_, err := experiment.Load([]string{exp}, experiment.Options{MaxMemory: 24 << 30})
+	var list experiment.ErrorList
+	if !errors.As(err, &list) || len(list) != 2 {
+		t.Fatalf("Load = %v, want two errors", err)
+	}
+	for i, want := range []struct {
+		line     int
+		msg, fix string
+	}{
+		{4, "parameter n: the stage needs about 48.8 TiB of memory, more than the 24.0 GiB allowed", "lower n, channels, size"},
+		{7, "parameter batch: the stage needs about 9.2 TiB of memory", "lower batch, hidden"},
+	} {
+		if e := list[i]; e.Pos.Line != want.line || !strings.Contains(e.Msg, want.msg) || e.Fix != want.fix {
+			t.Errorf("error %d: %v; want line %d, %q, fix %q", i, e, want.line, want.msg, want.fix)
 		}
 	}
 }

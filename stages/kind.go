@@ -112,6 +112,11 @@ type Kind struct {
 	// parameter starts "parameter NAME: ", so that the message points at
 	// where NAME was given (its value in the file, or the --set flag).
 	Check func(p Params) error
+	// Memory, if set, estimates the stage's peak memory in bytes from its
+	// parameters and names the parameters that raise it, so that a stage
+	// the machine cannot hold is refused before anything runs rather than
+	// killing the run. Err on the high side.
+	Memory func(p Params) (bytes int64, raisedBy []string)
 	// Prompts, if set, returns the prompts that the model the kind outputs
 	// accepts, "" (unconditional) among them when it is accepted; the loader
 	// checks the Prompt parameters of the model's consumers against it. An

@@ -8,6 +8,7 @@ import (
 
 	"difflab/runner"
 	"difflab/runner/cache"
+	"difflab/runner/experiment"
 )
 
 func init() {
@@ -52,9 +53,9 @@ func cmdStatus(args []string) int {
 		return exitOK
 	}
 	fmt.Fprintf(stdout, "cache %s\n%d entries, %s\n%d resumable states, %s\n",
-		st.Dir, st.Entries, size(st.Bytes), st.States, size(st.StateBytes))
+		st.Dir, st.Entries, experiment.FormatBytes(st.Bytes), st.States, experiment.FormatBytes(st.StateBytes))
 	for _, s := range st.StateList {
-		fmt.Fprintf(stdout, "  %s  %9s  saved %s  %s\n", cache.Short(s.Key), size(s.Bytes), s.Saved.Local().Format(time.DateTime), s.Owner)
+		fmt.Fprintf(stdout, "  %s  %9s  saved %s  %s\n", cache.Short(s.Key), experiment.FormatBytes(s.Bytes), s.Saved.Local().Format(time.DateTime), s.Owner)
 	}
 	fmt.Fprintf(stdout, "%d temporary directories\n", st.Temps)
 	for _, e := range entries {
@@ -62,7 +63,7 @@ func cmdStatus(args []string) int {
 		if e.Problem != "" {
 			what = "unreadable: " + e.Problem
 		}
-		fmt.Fprintf(stdout, "%s  %9s  %s  %s\n", cache.Short(e.Key), size(e.Bytes), e.End.Local().Format(time.DateTime), what)
+		fmt.Fprintf(stdout, "%s  %9s  %s  %s\n", cache.Short(e.Key), experiment.FormatBytes(e.Bytes), e.End.Local().Format(time.DateTime), what)
 	}
 	return exitOK
 }
@@ -128,19 +129,6 @@ func cmdGC(args []string) int {
 		verb = "would remove"
 	}
 	fmt.Fprintf(stdout, "%s %d entries (%s), %d states, %d temporary files and directories, %d lock files, %d index records; %d temporary folders in %s\n",
-		verb, rep.Entries, size(rep.Bytes), rep.States, rep.Temps, rep.Locks, rep.Index, leftovers, *results)
+		verb, rep.Entries, experiment.FormatBytes(rep.Bytes), rep.States, rep.Temps, rep.Locks, rep.Index, leftovers, *results)
 	return exitOK
-}
-
-// size formats a byte count.
-func size(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

@@ -5,7 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -120,13 +122,63 @@ func openCache(flagValue string) (*cache.Cache, bool) {
 
 // loadFlags select how experiment files are loaded.
 type loadFlags struct {
-	root    string
-	profile string
-	sets    setList
+	root      string
+	profile   string
+	sets      setList
+	maxMemory byteSize
+}
+
+// byteSize is a flag holding a number of bytes, written with an optional
+// unit: 512M, 16G, 16GiB, 1T (powers of 1024).
+type byteSize int64
+
+// String implements flag.Value.
+func (b *byteSize) String() string {
+	if *b <= 0 {
+		return "this machine's memory"
+	}
+	return experiment.FormatBytes(int64(*b))
+}
+
+// Set implements flag.Value.
+func (b *byteSize) Set(v string) error {
+	s := strings.ToUpper(strings.TrimSpace(v))
+	s = strings.TrimSuffix(strings.TrimSuffix(s, "B"), "I") // 16GiB, 16GB: 16G
+	mult := 1.0
+	if s != "" {
+		if i := strings.IndexByte("KMGT", s[len(s)-1]); i >= 0 {
+			mult, s = math.Pow(1024, float64(i+1)), s[:len(s)-1]
+		}
+	}
+	n, err := strconv.ParseFloat(s, 64)
+	if err != nil || n <= 0 {
+		return fmt.Errorf("%q is not a size such as 16G or 512M", v)
+	}
+	*b = byteSize(n * mult)
+	return nil
+}
+
+// machineMemory is the machine's physical memory in bytes (MemTotal of
+// /proc/meminfo), or 0 when unknown.
+func machineMemory() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err == nil {
+				return kb << 10
+			}
+		}
+	}
+	return 0
 }
 
 func addLoadFlags(fs *flag.FlagSet) *loadFlags {
 	f := &loadFlags{}
+	fs.Var(&f.maxMemory, "max-memory", "refuse stages whose memory estimate exceeds this size (such as 16G)")
 	fs.StringVar(&f.root, "root", "", "experiments root that result paths are relative to (default: the nearest directory named experiments, else the working directory)")
 	fs.StringVar(&f.profile, "profile", experiment.DefaultProfile, "parameter profile: quick or full (or one an experiment defines)")
 	fs.Var(&f.sets, "set", "override a parameter: STAGE.PARAM=VALUE (repeatable)")
@@ -145,7 +197,11 @@ func loadGraph(paths []string, f *loadFlags) (*experiment.Graph, int) {
 		}
 		paths = []string{"experiments"}
 	}
-	g, err := experiment.Load(paths, experiment.Options{Root: f.root, Profile: f.profile, Sets: f.sets.stringList})
+	maxMemory := int64(f.maxMemory)
+	if maxMemory <= 0 {
+		maxMemory = machineMemory()
+	}
+	g, err := experiment.Load(paths, experiment.Options{Root: f.root, Profile: f.profile, Sets: f.sets.stringList, MaxMemory: maxMemory})
 	if err != nil {
 		experiment.PrintError(stderr, err)
 		var list experiment.ErrorList

@@ -298,3 +298,21 @@ func TestStatusAndGC(t *testing.T) {
 		t.Fatalf("left in results: %v", left)
 	}
 }
+
+func TestByteSizeFlag(t *testing.T) {
+	for in, want := range map[string]int64{"512M": 512 << 20, "16G": 16 << 30, "16GiB": 16 << 30, "16gb": 16 << 30, "1.5T": 3 << 39, "4096": 4096} {
+		var b byteSize
+		if err := b.Set(in); err != nil || int64(b) != want {
+			t.Errorf("%q: %d, %v; want %d", in, b, err, want)
+		}
+	}
+	for _, bad := range []string{"", "G", "12x", "-1G", "0"} {
+		var b byteSize
+		if err := b.Set(bad); err == nil {
+			t.Errorf("%q accepted as %d bytes", bad, b)
+		}
+	}
+	if machineMemory() <= 0 {
+		t.Error("the machine's memory is unknown; /proc/meminfo has MemTotal on Linux")
+	}
+}

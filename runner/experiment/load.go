@@ -24,6 +24,10 @@ type Options struct {
 	// Sets are command-line overrides "STAGE.PARAM=VALUE" (see ParseSet),
 	// applied after the profile to every loaded experiment that has STAGE.
 	Sets []string
+	// MaxMemory, when positive, is the most memory in bytes one stage may
+	// need by its kind's estimate (stages.Kind.Memory); a stage that needs
+	// more is an error naming the parameters that raise it.
+	MaxMemory int64
 }
 
 // DefaultProfile is the profile applied when Options.Profile is empty.

@@ -178,7 +178,7 @@ func (l *loader) build(raw *rawExperiment, exp *Experiment, explicit bool, c *co
 		return
 	}
 	for _, s := range checked {
-		checkStage(s, c)
+		checkStage(s, l.opts.MaxMemory, c)
 	}
 	for _, s := range infos {
 		if s.kind != nil {
@@ -683,7 +683,7 @@ func digits(axes []axis, i int) []int {
 // checkStage computes the parameters and files of each combination of s's
 // own axes and runs the kind's Check on them. An error shared by several
 // combinations is reported once.
-func checkStage(s *stageInfo, c *collector) {
+func checkStage(s *stageInfo, maxMemory int64, c *collector) {
 	k := s.kind
 	first := map[string]int{}  // message to the first failing combination
 	failed := map[string]int{} // message to the number of failing combinations
@@ -705,6 +705,9 @@ func checkStage(s *stageInfo, c *collector) {
 		}
 		if msg := runCheck(k, p); msg != "" {
 			fail(i, msg, "change the parameters named in the message")
+		} else if need, raisedBy := memoryNeed(k, p); maxMemory > 0 && need > maxMemory {
+			fail(i, fmt.Sprintf("parameter %s: the stage needs about %s of memory, more than the %s allowed (the machine's memory, or --max-memory)",
+				raisedBy[0], FormatBytes(need), FormatBytes(maxMemory)), "lower "+strings.Join(raisedBy, ", "))
 		}
 		files, msg := nodeFiles(k, p)
 		if msg != "" {
@@ -833,6 +836,34 @@ func (ln *link) producers(dg []int) []int {
 		idx = idx*len(ln.prod.axes[j].values) + z.valueMap[dg[z.consumerAxis]]
 	}
 	return []int{idx}
+}
+
+// memoryNeed returns the kind's estimate of the stage's peak memory and
+// the parameters that raise it (zero and none when the kind has no
+// estimate).
+func memoryNeed(k *stages.Kind, p stages.Params) (int64, []string) {
+	if k.Memory == nil {
+		return 0, nil
+	}
+	need, raisedBy := k.Memory(p)
+	if len(raisedBy) == 0 {
+		raisedBy = []string{"its parameters"}
+	}
+	return need, raisedBy
+}
+
+// FormatBytes writes a byte count with a binary unit, such as "24.0 GiB".
+func FormatBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // runCheck calls the kind's Check, turning a panic into a message.

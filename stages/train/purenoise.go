@@ -32,6 +32,11 @@ func init() {
 			}
 			return nil
 		},
+		// The noise is drawn into one buffer and copied into the images.
+		Memory: func(p stages.Params) (int64, []string) {
+			return 2 * 4 * int64(p.Int("n")) * int64(p.Int("channels")) * int64(p.Int("size")) * int64(p.Int("size")),
+				[]string{"n", "channels", "size"}
+		},
 		Run: func(ctx *stages.Context) error {
 			p := ctx.Params
 			n, c, s, r := p.Int("n"), p.Int("channels"), p.Int("size"), p.Floats("range")
