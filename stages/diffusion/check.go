@@ -20,7 +20,7 @@ func init() {
 			"the training split of a 28 x 28 data set (Fashion-MNIST by default), then asked for the class of every " +
 			"generated image. Reports, per input, how many images it assigns to their prompt's class, and the " +
 			"classifier's own accuracy on the data set's test split for reference.",
-		Version: 1,
+		Version: 2,
 		Inputs: []stages.Port{
 			{Name: "samples", Type: artifact.TypeImages, Many: true, Doc: "the generated images (1 x 28 x 28, any value range)"},
 			{Name: "labels", Type: artifact.TypeLabels, Many: true,

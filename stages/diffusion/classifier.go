@@ -7,6 +7,8 @@ import (
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
+
+	"difflab/models/train"
 )
 
 // classifier is a one-hidden-layer perceptron (ReLU) over flattened images
@@ -120,17 +122,15 @@ func (c *classifier) predict(x []float32, n int) []int64 {
 // (learning rate lr, batch size batch) for the given epochs, shuffling with
 // rng; report, if set, gets the mean loss of each epoch.
 func (c *classifier) train(x []float32, y []int64, n, epochs, batch int, lr float64, rng *rand.Rand, report func(epoch int, loss float64)) {
-	const b1, b2, eps = 0.9, 0.999, 1e-8
 	ps := c.params()
-	m := make([][]float32, len(ps))
-	v := make([][]float32, len(ps))
+	names := []string{"w1", "b1", "w2", "b2"}
+	sizes := map[string]int{}
 	for i, p := range ps {
-		m[i] = make([]float32, len(p))
-		v[i] = make([]float32, len(p))
+		sizes[names[i]] = len(p)
 	}
+	adam := train.NewAdam(sizes)
 	xb := make([]float32, batch*c.in)
 	yb := make([]int64, batch)
-	step := 0
 	for e := 1; e <= epochs; e++ {
 		perm := rng.Perm(n)
 		var sum float64
@@ -144,18 +144,7 @@ func (c *classifier) train(x []float32, y []int64, n, epochs, batch int, lr floa
 			loss, gs := c.lossGrad(xb, yb, batch)
 			sum += loss
 			batches++
-			step++
-			c1 := 1 - math.Pow(b1, float64(step))
-			c2 := 1 - math.Pow(b2, float64(step))
-			for i, p := range ps {
-				for k := range p {
-					g := float64(gs[i][k])
-					mk := b1*float64(m[i][k]) + (1-b1)*g
-					vk := b2*float64(v[i][k]) + (1-b2)*g*g
-					m[i][k], v[i][k] = float32(mk), float32(vk)
-					p[k] -= float32(lr * (mk / c1) / (math.Sqrt(vk/c2) + eps))
-				}
-			}
+			adam.Step(names, ps, gs, lr)
 		}
 		if report != nil && batches > 0 {
 			report(e, sum/float64(batches))
