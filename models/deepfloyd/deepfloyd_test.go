@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -124,5 +125,44 @@ func TestWriteEmbeddingsChecks(t *testing.T) {
 	}
 	if err := deepfloyd.WriteEmbeddings(t.TempDir(), map[string][]float32{"": make([]float32, 5)}); err == nil || !strings.Contains(err.Error(), "has 5 values") {
 		t.Errorf("wrong size: %v", err)
+	}
+}
+
+// TestExportKeepsAUsersDescription runs export.py's description step: it
+// writes model.json where there is none or where it wrote the one there,
+// and never overwrites one a user edited.
+func TestExportKeepsAUsersDescription(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 is not installed: export.py's description step is not checked")
+	}
+	out := t.TempDir()
+	write := func() string {
+		t.Helper()
+		cmd := exec.Command(py, "-c", "import sys, export; export.write_description(sys.argv[1])", out)
+		cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
+		b, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("export.write_description: %v\n%s", err, b)
+		}
+		return string(b)
+	}
+	shipped, err := os.ReadFile("stage_i.model.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(name string) string {
+		b, _ := os.ReadFile(filepath.Join(out, name))
+		return string(b)
+	}
+	write()
+	write() // its own earlier copy is replaced
+	if read("model.json") != string(shipped) {
+		t.Fatal("export.py did not write model.json")
+	}
+	edited := strings.Replace(string(shipped), `"noise_pred"`, `"out_sample"`, 1)
+	os.WriteFile(filepath.Join(out, "model.json"), []byte(edited), 0o644)
+	if msg := write(); !strings.Contains(msg, "kept") || read("model.json") != edited || read("model.json.new") != string(shipped) {
+		t.Fatalf("export.py overwrote an edited model.json (%q)", msg)
 	}
 }

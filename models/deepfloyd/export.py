@@ -11,10 +11,11 @@ for --experiments). Not a dependency of difflab.
 
   python3 export.py --stage1 /path/to/IF-I-M-v1.0 --out .difflab/models/deepfloyd \
       [--stage2 /path/to/IF-II-M-v1.0] [--prompts prompts.txt] [--prompt "a photo of a dog" ...] \
-      [--experiments ../../experiments/deepfloyd]
+      [--experiments ../../experiments/deepfloyd] [--variant fp16]
 
 Writes into --out:
-  model.json                 copied from stage_i.model.json next to this script
+  model.json                 copied from stage_i.model.json next to this script, unless a
+                             model.json this script did not write is there (then model.json.new)
   model.onnx (+ .data files) the stage I UNet, float32, opset 17:
                              sample (B,3,64,64) float32, timestep (B) int64,
                              encoder_hidden_states (B,77,4096) float32
@@ -73,9 +74,40 @@ def export_unet(module, inputs, names, out_path, opset):
     import torch
 
     dynamic = {n: {0: "batch"} for n in names + ["noise_pred"]}
+    # The classic (TorchScript) exporter: it keeps the input and output names
+    # given here and the dynamic batch axis; newer torch versions default to
+    # the dynamo exporter, which renames outputs.
+    kwargs = {}
+    if "dynamo" in torch.onnx.export.__code__.co_varnames:
+        kwargs["dynamo"] = False
     with torch.no_grad():
         torch.onnx.export(module, inputs, out_path, input_names=names, output_names=["noise_pred"],
-                          dynamic_axes=dynamic, opset_version=opset)
+                          dynamic_axes=dynamic, opset_version=opset, **kwargs)
+
+
+def write_description(out):
+    """Copy stage_i.model.json to out/model.json, unless the model.json there
+    is not the one an earlier run of this script wrote (a user's edit): that
+    one is kept and the new description goes to model.json.new."""
+    import hashlib
+
+    src = os.path.join(HERE, "stage_i.model.json")
+    dst = os.path.join(out, "model.json")
+    stamp = os.path.join(out, ".model.json.exported")
+
+    def digest(path):
+        with open(path, "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()
+
+    if os.path.exists(dst):
+        written = open(stamp, encoding="utf-8").read().strip() if os.path.exists(stamp) else None
+        if digest(dst) != written:
+            shutil.copyfile(src, dst + ".new")
+            print(f"export.py: kept {dst}, which this script did not write; the description it would write is {dst}.new")
+            return
+    shutil.copyfile(src, dst)
+    with open(stamp, "w", encoding="utf-8") as f:
+        f.write(digest(dst) + "\n")
 
 
 def main():
@@ -88,7 +120,10 @@ def main():
     ap.add_argument("--experiments", help="directory of experiment YAML files to take prompts from")
     ap.add_argument("--opset", type=int, default=17)
     ap.add_argument("--skip-unet", action="store_true", help="only (re)compute the prompt embeddings")
+    ap.add_argument("--variant", help='weights variant to read, such as "fp16" (exported as float32)')
     a = ap.parse_args()
+
+    import gc
 
     import torch
     from diffusers import DiffusionPipeline
@@ -96,7 +131,11 @@ def main():
 
     os.makedirs(a.out, exist_ok=True)
     prompts = collect_prompts(a)
-    stage1 = DiffusionPipeline.from_pretrained(a.stage1, torch_dtype=torch.float32, local_files_only=True)
+    # First only the T5 encoder (about 19 GB as float32): the UNet is loaded
+    # after the encoder is freed, so that both are never in memory at once.
+    variant = {"variant": a.variant} if a.variant else {}
+    dtype = torch.float16 if a.variant == "fp16" else torch.float32
+    stage1 = DiffusionPipeline.from_pretrained(a.stage1, unet=None, torch_dtype=dtype, local_files_only=True, **variant)
 
     # Prompt embeddings: the pipeline's own T5 encoding; its negative embedding is that of "".
     tensors = {}
@@ -115,10 +154,15 @@ def main():
             sys.exit(f"export.py: embedding of {name!r} has shape {tuple(t.shape)}, want (1, 77, 4096)")
     save_file(tensors, os.path.join(a.out, "prompt_embeds.safetensors"), metadata={"model": "T5 v1.1 XXL embeddings for DeepFloyd IF"})
     print(f"export.py: wrote {len(tensors)} prompt embeddings")
+    del stage1, tensors
+    gc.collect()
 
-    shutil.copyfile(os.path.join(HERE, "stage_i.model.json"), os.path.join(a.out, "model.json"))
+    write_description(a.out)
     if a.skip_unet:
         return
+    from diffusers import UNet2DConditionModel
+
+    unet = UNet2DConditionModel.from_pretrained(a.stage1, subfolder="unet", torch_dtype=dtype, local_files_only=True, **variant)
 
     class StageI(torch.nn.Module):
         def __init__(self, unet):
@@ -128,13 +172,15 @@ def main():
         def forward(self, sample, timestep, encoder_hidden_states):
             return self.unet(sample, timestep, encoder_hidden_states=encoder_hidden_states, return_dict=False)[0]
 
-    unet = stage1.unet.float().eval()
+    unet = unet.float().eval()
     inputs = (torch.randn(2, 3, 64, 64), torch.tensor([999, 500], dtype=torch.int64), torch.randn(2, 77, 4096))
     export_unet(StageI(unet), inputs, ["sample", "timestep", "encoder_hidden_states"], os.path.join(a.out, "model.onnx"), a.opset)
     print("export.py: wrote model.onnx (stage I)")
 
     if a.stage2:
-        stage2 = DiffusionPipeline.from_pretrained(a.stage2, text_encoder=None, torch_dtype=torch.float32, local_files_only=True)
+        del unet
+        gc.collect()
+        stage2 = DiffusionPipeline.from_pretrained(a.stage2, text_encoder=None, torch_dtype=dtype, local_files_only=True, **variant)
 
         class StageII(torch.nn.Module):
             def __init__(self, unet):
