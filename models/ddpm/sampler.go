@@ -45,6 +45,9 @@ type Options struct {
 	// into the timestep list (x now has timestep ts[i+1]) and x itself,
 	// which it must not keep or change.
 	Snapshot func(i, t int, x []float32)
+	// X0, if set, processes every step's x0 estimate before the update
+	// (Clip, DynamicThreshold); nil keeps it as it is, as the write-up does.
+	X0 func(x0 []float32, sh Shape)
 }
 
 // Sample runs the reverse process on x, which holds images at timestep
@@ -72,6 +75,9 @@ func Sample(x []float32, sh Shape, s Schedule, ts []int, iStart int, est Estimat
 		sameLen("Sample estimate", x, e.Eps)
 		c := StepCoefficients(s, t, tp)
 		X0Estimate(x0, x, e.Eps, s, t)
+		if o.X0 != nil {
+			o.X0(x0, sh)
+		}
 		Update(x, x0, x, c)
 		AddVariance(x, e.Var, c, o.Rng)
 		if o.Project != nil {

@@ -30,7 +30,7 @@ func init() {
 			{Name: "prompts", Type: stages.Strings, Prompt: true, Doc: "the upright prompt, then one prompt per view"},
 			{Name: "views", Type: stages.Strings, Default: []string{"flip"},
 				Doc: "the views, one per prompt after the first: " + strings.Join(ddpm.ViewNames(), ", ")},
-			nParam, cfgParam(7), uncondParam, strideParam, seedParam, epochParam,
+			nParam, cfgParam(7), uncondParam, strideParam, x0Param, seedParam, epochParam,
 		},
 		Check: func(p stages.Params) error {
 			ps, vs := p.Strings("prompts"), p.Strings("views")
@@ -65,7 +65,7 @@ func init() {
 				Doc: "size of the Gaussian low-pass kernel; odd"},
 			{Name: "sigma", Type: stages.Float, Default: 2.0, Min: stages.Bound(1e-3), Max: stages.Bound(1e3),
 				Doc: "standard deviation of the Gaussian low-pass in pixels"},
-			nParam, cfgParam(7), uncondParam, strideParam, seedParam, epochParam,
+			nParam, cfgParam(7), uncondParam, strideParam, x0Param, seedParam, epochParam,
 		},
 		Check: func(p stages.Params) error {
 			if k := p.Int("kernel_size"); k%2 == 0 {
@@ -126,7 +126,7 @@ func anagram(ctx *stages.Context, m *noiseModel) (map[string]artifact.Artifact, 
 	x := make([]float32, sh.Len())
 	ddpm.FillNormal(x, rng)
 	est := ddpm.Anagram(m.ddpmModel(table), branches, 0, p.Float("cfg"))
-	if err := ddpm.Sample(x, sh, m.sched, ts, 0, est, ddpm.Options{Rng: rng, Snapshot: progress(ctx, 0, ts)}); err != nil {
+	if err := ddpm.Sample(x, sh, m.sched, ts, 0, est, ddpm.Options{Rng: rng, X0: x0Step(ctx.Params), Snapshot: progress(ctx, 0, ts)}); err != nil {
 		return nil, err
 	}
 	samples := m.images(x, n)
@@ -190,7 +190,7 @@ func hybrid(ctx *stages.Context, m *noiseModel) (*artifact.Images, artifact.Labe
 	x := make([]float32, sh.Len())
 	ddpm.FillNormal(x, rng)
 	est := ddpm.Hybrid(m.ddpmModel(table), lowpass, repeat(1, n), repeat(2, n), 0, p.Float("cfg"))
-	if err := ddpm.Sample(x, sh, m.sched, ts, 0, est, ddpm.Options{Rng: rng, Snapshot: progress(ctx, 0, ts)}); err != nil {
+	if err := ddpm.Sample(x, sh, m.sched, ts, 0, est, ddpm.Options{Rng: rng, X0: x0Step(ctx.Params), Snapshot: progress(ctx, 0, ts)}); err != nil {
 		return nil, nil, nil, err
 	}
 	return m.images(x, n), repeatLabel(classes[0], n), repeatLabel(classes[1], n), nil

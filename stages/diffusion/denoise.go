@@ -49,7 +49,7 @@ func init() {
 			iStartParam(10),
 			{Name: "every", Type: stages.Int, Default: 5, Min: stages.Bound(1), Doc: "keep the image of every k-th step"},
 			promptParam("prompt", "", "prompt of the noise estimate (\"\" = unconditional)"),
-			cfgParam(1), uncondParam, strideParam, seedParam, epochParam,
+			cfgParam(1), uncondParam, strideParam, x0Param, seedParam, epochParam,
 		},
 		Run: runIterative,
 	})
@@ -150,7 +150,7 @@ func iterative(ctx *stages.Context, m *noiseModel, in *artifact.Images) (final, 
 	rng := ddpm.NewRand(uint64(p.Int("seed")))
 	est := guidance(m.ddpmModel(prompts), repeat(1, n), p.Float("cfg"))
 	total := len(ts) - 1 - iStart
-	err = ddpm.Sample(x, sh, m.sched, ts, iStart, est, ddpm.Options{Rng: rng, Snapshot: func(i, t int, x []float32) {
+	err = ddpm.Sample(x, sh, m.sched, ts, iStart, est, ddpm.Options{Rng: rng, X0: x0Step(ctx.Params), Snapshot: func(i, t int, x []float32) {
 		if (i+1-iStart)%every == 0 {
 			kept = append(kept, x...)
 		}

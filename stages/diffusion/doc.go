@@ -34,6 +34,8 @@
 //     linearly into it; their size must equal the model's.
 //   - The same parameters and seed give the same outputs: all noise comes
 //     from seeded generators (ddpm.NewRand).
-//   - Sampling never clips intermediate values (ddpm.Sample); only the final
-//     images are clamped to the value range.
+//   - Sampling never clips intermediate values (ddpm.Sample) unless
+//     parameter x0 asks for clipping or dynamic thresholding of each step's
+//     x0 estimate (DeepFloyd IF's own sampler thresholds); the final images
+//     are clamped to the value range.
 package diffusion

@@ -1,6 +1,7 @@
 package diffusion
 
 import (
+	"difflab/models/ddpm"
 	"difflab/stages"
 	"difflab/stages/artifact"
 )
@@ -18,6 +19,9 @@ var (
 		Doc: "epoch of a training output to use; 0 = the last"}
 	strideParam = stages.Param{Name: "stride", Type: stages.Int, Default: 30, Min: stages.Bound(1),
 		Doc: "stride of the strided timesteps: the multiples of stride below T, largest first (30: 990, 960, ..., 0)"}
+	x0Param = stages.Param{Name: "x0", Type: stages.String, Default: "none", Enum: []string{"none", "clip", "dynamic"},
+		Doc: "what each step does to its x0 estimate: none (the write-up), clip to [-1, 1], or dynamic thresholding " +
+			"(ratio 0.95, at most 1.5), as DeepFloyd IF's scheduler in diffusers"}
 	seedParam = stages.Param{Name: "seed", Type: stages.Int, Default: 0, Min: stages.Bound(0),
 		Doc: "seed of every random draw (starting noise and the noise of each step)"}
 	uncondParam = stages.Param{Name: "uncond_prompt", Type: stages.String, Default: "", Prompt: true,
@@ -41,4 +45,16 @@ func iStartParam(def int) stages.Param {
 // promptParam is a prompt with a default.
 func promptParam(name, def, doc string) stages.Param {
 	return stages.Param{Name: name, Type: stages.String, Default: def, Doc: doc, Prompt: true}
+}
+
+// x0Step returns the sampler's treatment of x0 estimates that parameter x0
+// selects (nil for none).
+func x0Step(p stages.Params) func(x0 []float32, sh ddpm.Shape) {
+	switch p.String("x0") {
+	case "clip":
+		return ddpm.Clip(1)
+	case "dynamic":
+		return ddpm.DynamicThreshold(0.95, 1.5)
+	}
+	return nil
 }

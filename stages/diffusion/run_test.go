@@ -164,3 +164,28 @@ func TestInterruptedSamplingStopsAtOnce(t *testing.T) {
 		t.Fatalf("an interrupted sampling loop ended with %v after %d steps, want context.Canceled after 3", err, steps)
 	}
 }
+
+func TestX0Treatment(t *testing.T) {
+	model := &artifact.Model{Dir: unetModelDir(t)}
+	samples := func(x0 string) []float32 {
+		out := runKind(t, "sample", map[string]artifact.Artifact{"model": model},
+			map[string]any{"prompts": []string{"a photo of a bag"}, "n": 2, "stride": 250, "x0": x0})
+		return out["samples"].(*artifact.Images).Data
+	}
+	none, clip, dynamic := samples("none"), samples("clip"), samples("dynamic")
+	differ := func(a, b []float32) bool {
+		for i := range a {
+			if a[i] != b[i] {
+				return true
+			}
+		}
+		return false
+	}
+	// The random model's x0 estimates at t = 750 lie far outside [-1, 1].
+	if !differ(none, clip) || !differ(none, dynamic) || !differ(clip, dynamic) {
+		t.Error("parameter x0 does not change the samples")
+	}
+	if same := samples("none"); differ(none, same) {
+		t.Error("sampling is not deterministic")
+	}
+}

@@ -23,7 +23,7 @@ func init() {
 			nParam,
 			{Name: "steps", Type: stages.Int, Default: 0, Min: stages.Bound(0),
 				Doc: "number of inference steps n: timesteps k * (T / n), k = n-1 .. 0; 0 = use stride"},
-			cfgParam(1), uncondParam, strideParam, seedParam, epochParam,
+			cfgParam(1), uncondParam, strideParam, x0Param, seedParam, epochParam,
 		},
 		Run: runSample,
 	})
@@ -42,7 +42,7 @@ func init() {
 		Params: []stages.Param{
 			iStartParam(10),
 			promptParam("prompt", "", "prompt to steer toward (\"\" = unconditional)"),
-			nParam, cfgParam(7), uncondParam, strideParam, seedParam, epochParam,
+			nParam, cfgParam(7), uncondParam, strideParam, x0Param, seedParam, epochParam,
 		},
 		Run: runSDEdit,
 	})
@@ -69,7 +69,7 @@ func init() {
 			{Name: "i_start", Type: stages.Int, Default: 0, Min: stages.Bound(0),
 				Doc: "index into the strided timesteps to start from (0: pure noise at the first one)"},
 			promptParam("prompt", "", "prompt for the regenerated region (\"\" = unconditional)"),
-			nParam, cfgParam(7), uncondParam, strideParam, seedParam, epochParam,
+			nParam, cfgParam(7), uncondParam, strideParam, x0Param, seedParam, epochParam,
 		},
 		Check: func(p stages.Params) error {
 			if r := p.Ints("rect"); len(r) != 0 && (len(r) != 4 || r[0] >= r[2] || r[1] >= r[3] || r[0] < 0 || r[1] < 0) {
@@ -155,7 +155,7 @@ func sample(ctx *stages.Context, m *noiseModel) (*artifact.Images, artifact.Labe
 	x := make([]float32, sh.Len())
 	ddpm.FillNormal(x, rng)
 	est := guidance(m.ddpmModel(table), cond, p.Float("cfg"))
-	if err := ddpm.Sample(x, sh, m.sched, ts, 0, est, ddpm.Options{Rng: rng, Snapshot: progress(ctx, 0, ts)}); err != nil {
+	if err := ddpm.Sample(x, sh, m.sched, ts, 0, est, ddpm.Options{Rng: rng, X0: x0Step(ctx.Params), Snapshot: progress(ctx, 0, ts)}); err != nil {
 		return nil, nil, err
 	}
 	return m.images(x, n), labels, nil
@@ -230,7 +230,7 @@ func sdedit(ctx *stages.Context, m *noiseModel, in *artifact.Images, iStart, cop
 	xt := make([]float32, len(x))
 	ddpm.Forward(xt, x, noise, m.sched, ts[iStart])
 	est := guidance(m.ddpmModel(table), repeat(1, n), p.Float("cfg"))
-	if err := ddpm.Sample(xt, sh, m.sched, ts, iStart, est, ddpm.Options{Rng: rng, Snapshot: progress(ctx, iStart, ts)}); err != nil {
+	if err := ddpm.Sample(xt, sh, m.sched, ts, iStart, est, ddpm.Options{Rng: rng, X0: x0Step(ctx.Params), Snapshot: progress(ctx, iStart, ts)}); err != nil {
 		return nil, nil, err
 	}
 	return m.images(xt, n), repeatLabel(classes[0], n), nil
@@ -352,7 +352,7 @@ func inpaint(ctx *stages.Context, m *noiseModel, in, maskIn *artifact.Images) (*
 	project := ddpm.Inpaint(orig, mask, m.sched, ddpm.NewRand(seed^0x5eed))
 	project(x, ts[iStart])
 	est := guidance(m.ddpmModel(table), repeat(1, n), p.Float("cfg"))
-	if err := ddpm.Sample(x, sh, m.sched, ts, iStart, est, ddpm.Options{Rng: rng, Project: project, Snapshot: progress(ctx, iStart, ts)}); err != nil {
+	if err := ddpm.Sample(x, sh, m.sched, ts, iStart, est, ddpm.Options{Rng: rng, X0: x0Step(ctx.Params), Project: project, Snapshot: progress(ctx, iStart, ts)}); err != nil {
 		return nil, err
 	}
 	lo, _ := m.lohi()

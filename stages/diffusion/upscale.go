@@ -30,7 +30,7 @@ func init() {
 			{Name: "refine_i_start", Type: stages.Int, Default: 25, Min: stages.Bound(0),
 				Doc: "strided timestep index the refinement starts from (with a model only)"},
 			promptParam("prompt", "", "prompt of the refinement (\"\" = unconditional)"),
-			cfgParam(7), uncondParam, strideParam, seedParam, epochParam,
+			cfgParam(7), uncondParam, strideParam, x0Param, seedParam, epochParam,
 		},
 		Run: runUpscale,
 	})
