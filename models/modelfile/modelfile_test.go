@@ -5,12 +5,14 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"difflab/models/modelfile"
 	"difflab/models/onnxexport"
 	"difflab/models/ort"
+	"difflab/models/ort/orttest"
 	"difflab/models/safetensors"
 	"difflab/stages/artifact"
 )
@@ -272,5 +274,27 @@ func TestSessionMismatchIsReported(t *testing.T) {
 	m.Desc.Inputs.Condition = "cond" // the graph calls it "c"
 	if _, err := m.Predict(batch(1, 1, 4, 3), []float64{0}, [][]float32{{0, 0, 0}}); err == nil || !strings.Contains(err.Error(), `input "c"`) {
 		t.Errorf("got %v", err)
+	}
+}
+
+func TestFilesListsWhatTheModelReads(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := orttest.WriteScale(dir, []float32{1, 2}, "weights/k.bin"); err != nil {
+		t.Fatal(err)
+	}
+	d := validDesc()
+	d.Condition = modelfile.Condition{Kind: modelfile.ConditionEmbedding, Embeddings: "prompts.safetensors", EmbeddingShape: []int{2}}
+	d.Prompts = nil
+	if _, err := d.Files(dir); err == nil || !strings.Contains(err.Error(), "condition.embeddings") {
+		t.Fatalf("missing embeddings: want an error naming the field, got %v", err)
+	}
+	os.WriteFile(filepath.Join(dir, "prompts.safetensors"), nil, 0o644)
+	files, err := d.Files(dir)
+	want := []string{"model.json", "model.onnx", "prompts.safetensors", "weights/k.bin"}
+	for i := range want {
+		want[i] = filepath.Join(dir, want[i])
+	}
+	if err != nil || !slices.Equal(files, want) {
+		t.Fatalf("Files = %v, %v; want %v", files, err, want)
 	}
 }

@@ -4,8 +4,10 @@
 //
 // Init locates the ONNX Runtime shared library and initialises the runtime
 // once per process. Load returns a Session for an ONNX file; sessions are
-// shared process-wide by the SHA-256 of the file's bytes, so every stage that
-// uses the same model shares one session. Session.Release gives a Load back;
+// shared process-wide by the model's digest, the SHA-256 of the file's bytes
+// and of every external data file its tensors reference (ModelFiles lists
+// them), so every stage that uses the same model shares one session and two
+// models differing only in their external weights never do. Session.Release gives a Load back;
 // the IdleSessions most recently released sessions stay loaded for the next
 // stage and older ones are destroyed, so a long run does not grow in memory.
 // Session.Run takes and returns plain Go slices and is safe for concurrent use.
