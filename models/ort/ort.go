@@ -23,6 +23,18 @@
 //
 // Each session uses IntraOpThreads threads (default 2, or the environment
 // variable DIFFLAB_ORT_THREADS) and graph optimisation level "all".
+//
+// # Devices
+//
+// A session runs on a Device: CPU, ONNX Runtime's CPU execution provider,
+// or GPU, its WebGPU execution provider, which the onnxruntime-node build of
+// the library contains: Dawn on Vulkan, so any GPU with a Vulkan driver, or
+// the CPU through Mesa's lavapipe. Options.Device picks it per session,
+// UseDevice for every session that does not. CheckDevice tells before
+// anything runs whether a device works here: for the GPU, that the Vulkan
+// loader (libvulkan.so.1) loads and finds a device, and that a one-node model
+// runs on it. The two providers compute the same graphs with different
+// rounding: outputs agree to about 1e-7 relative, not bit for bit.
 package ort
 
 import (

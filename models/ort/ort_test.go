@@ -2,6 +2,7 @@ package ort_test
 
 import (
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"difflab/models/modelfile"
 	"difflab/models/onnxexport"
 	"difflab/models/ort"
 	"difflab/models/ort/orttest"
@@ -242,4 +244,54 @@ func TestModelFilesListsExternalData(t *testing.T) {
 	if _, err := ort.ModelFiles(bad); err == nil || !strings.Contains(err.Error(), "not an ONNX model") {
 		t.Fatalf("a truncated file: want an error, got %v", err)
 	}
+}
+
+// TestGPUMatchesCPU evaluates a small UNet on the WebGPU execution provider
+// (lavapipe where there is no GPU) and on the CPU one.
+func TestGPUMatchesCPU(t *testing.T) {
+	where := orttest.RequireGPU(t)
+	spec := modelfile.UNet{Cond: "time_class", Hidden: 4, Channels: 1, Classes: 10, Size: 28}
+	d, err := onnxexport.UNetDescription(spec, modelfile.PredictsVelocity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := onnxexport.WriteUNetDir(dir, d, onnxexport.RandomWeights(spec, 7)); err != nil {
+		t.Fatal(err)
+	}
+	const n = 3
+	x := make([]float32, n*28*28)
+	for i := range x {
+		x[i] = float32(math.Sin(float64(i)))
+	}
+	ts := []float32{0.1, 0.5, 0.9}
+	c := make([]float32, n*10)
+	c[3], c[10+7] = 1, 1 // the last row is unconditional
+	in := []ort.Value{
+		{Name: d.Inputs.Sample, Shape: []int64{n, 1, 28, 28}, Float32: x},
+		{Name: d.Inputs.Timestep, Shape: []int64{n, 1}, Float32: ts},
+		{Name: d.Inputs.Condition, Shape: []int64{n, 10}, Float32: c},
+	}
+	var outs [2][]float32
+	for i, dev := range []ort.Device{ort.CPU, ort.GPU} {
+		s, err := ort.Load(filepath.Join(dir, d.ONNX), &ort.Options{Device: dev})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := s.Run(in)
+		s.Release()
+		if err != nil {
+			t.Fatalf("%s: %v", dev, err)
+		}
+		outs[i] = out[0].Float32
+	}
+	var worst float64
+	for i := range outs[0] {
+		worst = max(worst, math.Abs(float64(outs[0][i]-outs[1][i])))
+	}
+	// Measured on lavapipe: about 1e-7.
+	if worst > 1e-5 {
+		t.Fatalf("GPU (%s) and CPU differ by up to %g", where, worst)
+	}
+	t.Logf("%s: largest difference to the CPU %.2g", where, worst)
 }

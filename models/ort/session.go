@@ -16,6 +16,8 @@ type Options struct {
 	// IntraOpThreads is the number of threads one model evaluation uses;
 	// 0 means DefaultThreads().
 	IntraOpThreads int
+	// Device is where the model runs; empty means CurrentDevice().
+	Device Device
 }
 
 func (o *Options) threads() int {
@@ -23,6 +25,13 @@ func (o *Options) threads() int {
 		return DefaultThreads()
 	}
 	return o.IntraOpThreads
+}
+
+func (o *Options) device() Device {
+	if o == nil || o.Device == "" {
+		return CurrentDevice()
+	}
+	return o.Device
 }
 
 // DType names the element type of a model input or output.
@@ -77,12 +86,13 @@ var IdleSessions = 2
 
 var (
 	cacheMu  sync.Mutex
-	sessions = map[string]*Session{} // by model digest and thread count
+	sessions = map[string]*Session{} // by model digest, thread count and device
 	idle     []*Session              // released sessions, oldest first
 )
 
 // Load returns the session for the ONNX file at path, creating it on first
-// use. Sessions are shared by the model's digest (and the thread count): the
+// use. Sessions are shared by the model's digest (and the thread count and
+// device): the
 // SHA-256 of the ONNX file and of every external data file its tensors
 // reference (see ModelFiles). So two paths holding the same model share one
 // session, while two models with the same graph and different external
@@ -102,7 +112,8 @@ func Load(path string, opts *Options) (*Session, error) {
 	}
 	cacheMu.Lock()
 	defer cacheMu.Unlock()
-	key := fmt.Sprintf("%s/%d", digest, opts.threads())
+	dev := opts.device()
+	key := fmt.Sprintf("%s/%d/%s", digest, opts.threads(), dev)
 	if s, ok := sessions[key]; ok {
 		if s.refs == 0 {
 			idle = slices.DeleteFunc(idle, func(o *Session) bool { return o == s })
@@ -110,7 +121,7 @@ func Load(path string, opts *Options) (*Session, error) {
 		s.refs++
 		return s, nil
 	}
-	s, err := newSession(abs, digest, opts.threads())
+	s, err := newSession(abs, digest, opts.threads(), dev)
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +155,7 @@ func (s *Session) Release() {
 	}
 }
 
-func newSession(path, digest string, threads int) (*Session, error) {
+func newSession(path, digest string, threads int, dev Device) (*Session, error) {
 	ins, outs, err := onnx.GetInputOutputInfo(path)
 	if err != nil {
 		return nil, fmt.Errorf("ort: %s is not a loadable ONNX model: %w", path, err)
@@ -181,9 +192,12 @@ func newSession(path, digest string, threads int) (*Session, error) {
 	if err := opts.SetGraphOptimizationLevel(onnx.GraphOptimizationLevelEnableAll); err != nil {
 		return nil, fmt.Errorf("ort: setting the optimisation level: %w", err)
 	}
+	if err := appendProvider(opts, dev); err != nil {
+		return nil, err
+	}
 	s.s, err = onnx.NewDynamicAdvancedSession(path, inNames, outNames, opts)
 	if err != nil {
-		return nil, fmt.Errorf("ort: loading %s: %w", path, err)
+		return nil, adapterError(fmt.Errorf("ort: loading %s on device %s: %w", path, dev, err))
 	}
 	return s, nil
 }
