@@ -94,7 +94,7 @@ func TestKilledRunLeavesNothingValid(t *testing.T) {
 			cmd.Wait()
 
 			g := helperGraph("block")
-			keys, err := Keys(g.g, e.c.Digests)
+			keys, err := Keys(g.g, e.c.Digests, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
