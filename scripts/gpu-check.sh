@@ -18,7 +18,9 @@
 #   BENCH_STEPS       timed steps of each bench (default 5)
 #   SAMPLE_SET        --set overrides of the sampling check (default none:
 #                     100 samples, 50 guided steps), such as
-#                     "samples.per_class=1 samples.steps=2" on lavapipe
+#                     "samples.per_class=1 samples.steps=10" on lavapipe;
+#                     fewer, longer steps differ more (one step with CFG 5:
+#                     4e-5 on lavapipe)
 #   OUT               a folder that receives the log and the bench results
 #
 # Steps: verify and unpack the carried files; install the Vulkan loader
@@ -47,9 +49,10 @@ bench_steps="${BENCH_STEPS:-5}"
 out="${OUT:-}"
 start=$SECONDS
 
-if [ -n "$out" ]; then
+if [ -n "$out" ] && [ -z "${GPU_CHECK_LOG:-}" ]; then
 	mkdir -p "$out"
-	exec > >(tee "$out/gpu-check.log") 2>&1
+	GPU_CHECK_LOG="$out/gpu-check.log" "$0" "$@" 2>&1 | tee "$out/gpu-check.log"
+	exit "${PIPESTATUS[0]}"
 fi
 say() { printf 'gpu-check [%3ds]: %s\n' "$((SECONDS - start))" "$*"; }
 die() {
