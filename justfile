@@ -52,6 +52,10 @@ test: setup
     # The same model tests on the OpenBLAS build (setup installs libopenblas-dev).
     go test -tags openblas ./models/... ./stages/train/...
 
+# Fill .difflab/gpu-carry/ for scripts/gpu-check.sh, the check of --device gpu on a GPU machine without network access.
+gpu-carry: setup
+    scripts/gpu-carry.sh
+
 # Run the Go benchmarks, then the PyTorch reference (Part B UNet, D = 64) on the same machine for comparison.
 bench: setup-reference
     go test -run '^$' -bench . -benchtime 3x ./...

@@ -80,7 +80,7 @@ func TestPresentationStaysOutOfTrainingKeys(t *testing.T) {
 	needData(t)
 	keys := func(sets ...string) map[string]string {
 		g := load(t, "quick", sets...)
-		k, err := runner.Keys(g, cache.NewDigester(""))
+		k, err := runner.Keys(g, cache.NewDigester(""), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -20,7 +20,9 @@ type NodeKey struct {
 }
 
 // Keys computes the cache key of every node of g, producers first, so that
-// each consumer's key includes its inputs' keys. The lines are:
+// each consumer's key includes its inputs' keys, for stages whose engines
+// run on devices (see Options.Devices; nil: every engine on its default
+// device). The lines are:
 //
 //	difflab-cache v1                  (cache.FormatVersion)
 //	kind NAME VERSION
@@ -29,14 +31,16 @@ type NodeKey struct {
 //	input PORT INDEX OUTPUT KEY       one per connection, ports sorted
 //	file DIGEST BASENAME              one per file the node reads, sorted
 //	engine NAME VERSION               one per engine of the kind
+//	device NAME DEVICE                after it, when the engine runs on a
+//	                                  device other than its default
 //
 // Paths never enter a key, only file names and contents, so moving the
 // checkout keeps every key. Anything else that changes a stage's outputs
 // must become one of these lines.
-func Keys(g *experiment.Graph, d *cache.Digester) (map[*experiment.Node]NodeKey, error) {
+func Keys(g *experiment.Graph, d *cache.Digester, devices map[string]string) (map[*experiment.Node]NodeKey, error) {
 	keys := make(map[*experiment.Node]NodeKey, len(g.Nodes))
 	for _, n := range g.Nodes {
-		k, err := nodeKey(n, keys, d)
+		k, err := nodeKey(n, keys, d, devices)
 		if err != nil {
 			return nil, &KeyError{Pos: n.Pos, Stage: n.ID, Err: err}
 		}
@@ -45,7 +49,7 @@ func Keys(g *experiment.Graph, d *cache.Digester) (map[*experiment.Node]NodeKey,
 	return keys, nil
 }
 
-func nodeKey(n *experiment.Node, keys map[*experiment.Node]NodeKey, d *cache.Digester) (NodeKey, error) {
+func nodeKey(n *experiment.Node, keys map[*experiment.Node]NodeKey, d *cache.Digester, devices map[string]string) (NodeKey, error) {
 	b := cache.NewKeyBuilder()
 	b.Add("kind %s %d", n.Kind.Name, n.Kind.Version)
 	names := make([]string, 0, len(n.Params))
@@ -98,6 +102,9 @@ func nodeKey(n *experiment.Node, keys map[*experiment.Node]NodeKey, d *cache.Dig
 			return NodeKey{}, err
 		}
 		b.Add("engine %s %s", e, v)
+		if dev := devices[e]; dev != "" {
+			b.Add("device %s %s", e, dev)
+		}
 	}
 	return NodeKey{Key: b.Sum(), Lines: b.Lines()}, nil
 }

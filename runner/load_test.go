@@ -23,7 +23,7 @@ func keysOfFile(t *testing.T, text string, sets ...string) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := Keys(g, cache.NewDigester(""))
+	keys, err := Keys(g, cache.NewDigester(""), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

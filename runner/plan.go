@@ -97,7 +97,8 @@ func (r *run) missing(n *experiment.Node, key string, err error) string {
 }
 
 // keyLines splits key lines by what they describe: "kind", "engine NAME",
-// "param NAME", "input PORT INDEX", "file BASENAME", mapped to the rest.
+// "device NAME", "param NAME", "input PORT INDEX", "file BASENAME", mapped
+// to the rest.
 func keyLines(lines []string) map[string]string {
 	m := map[string]string{}
 	for i, l := range lines {
@@ -113,7 +114,7 @@ func keyLines(lines []string) map[string]string {
 		switch f[0] {
 		case "kind":
 			m["kind"] = f[1]
-		case "param", "engine":
+		case "param", "engine", "device":
 			name, val, _ := strings.Cut(f[1], " ")
 			m[f[0]+" "+name] = val
 		case "input":
@@ -169,6 +170,8 @@ func DiffKeyLines(old, now []string, n *experiment.Node) []string {
 			out = append(out, fmt.Sprintf("kind: %s -> %s", va, vb))
 		case "engine":
 			out = append(out, fmt.Sprintf("engine %s: %s -> %s", name, orNone(va, inA), orNone(vb, inB)))
+		case "device":
+			out = append(out, fmt.Sprintf("device %s: %s -> %s (another device rounds differently)", name, orDefault(va, inA), orDefault(vb, inB)))
 		case "param":
 			switch {
 			case !inA:
@@ -214,12 +217,20 @@ func DiffKeyLines(old, now []string, n *experiment.Node) []string {
 }
 
 func diffOrder(k string) int {
-	for i, p := range []string{"format", "kind", "engine", "param", "input", "file"} {
+	for i, p := range []string{"format", "kind", "engine", "device", "param", "input", "file"} {
 		if strings.HasPrefix(k, p) {
 			return i
 		}
 	}
 	return 9
+}
+
+// orDefault names an engine's device, absent from a key on its default.
+func orDefault(v string, ok bool) string {
+	if !ok {
+		return "default"
+	}
+	return v
 }
 
 func orNone(v string, ok bool) string {

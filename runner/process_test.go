@@ -99,7 +99,7 @@ func TestKilledRunLeavesNothingValid(t *testing.T) {
 			cmd.Wait()
 
 			g := helperGraph("block")
-			keys, err := Keys(g.g, e.c.Digests)
+			keys, err := Keys(g.g, e.c.Digests, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -165,7 +165,7 @@ func TestGCLeavesWhatALiveRunHolds(t *testing.T) {
 	defer cmd.Process.Kill()
 	waitFor(t, ready)
 	g := helperGraph("publish-then-block")
-	keys, err := Keys(g.g, e.c.Digests)
+	keys, err := Keys(g.g, e.c.Digests, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

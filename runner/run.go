@@ -62,6 +62,20 @@ type Options struct {
 	// once, before any stage starts, and stops with an *EngineError if it
 	// fails: better than failing after hours of training.
 	EngineChecks map[string]func() error
+	// Devices maps an engine name to the device its stages run on, when
+	// that is not the engine's default device: {"onnxruntime": "webgpu"}
+	// runs ONNX Runtime on its WebGPU execution provider. A device enters
+	// the key of every stage using the engine, as the line "device ENGINE
+	// NAME" after the engine's line, because another device rounds
+	// differently and gives other bytes: an entry is never served for a
+	// device it was not computed on. Stages on an engine's default device
+	// have no such line.
+	Devices map[string]string
+	// Placement, if set, says where the stages of an engine run, such as
+	// "cpu" or "webgpu: NVIDIA H100 80GB HBM3, Vulkan 1.4.312"; every
+	// entry's manifest records it for each engine of its kind. It is
+	// called after the engine checks passed.
+	Placement func(engine string) string
 }
 
 // ErrNoSuchStage is the cause of the error of Run and Plan when Only names
@@ -159,7 +173,7 @@ func prepare(g *experiment.Graph, opts *Options) (*run, error) {
 	if opts.ProgressEvery <= 0 {
 		opts.ProgressEvery = 2 * time.Second
 	}
-	keys, err := Keys(g, opts.Cache.Digests)
+	keys, err := Keys(g, opts.Cache.Digests, opts.Devices)
 	if err != nil {
 		return nil, err
 	}
@@ -556,6 +570,15 @@ func (r *run) produce(ctx context.Context, n *experiment.Node, key string, log z
 			m.Engines = map[string]string{}
 		}
 		m.Engines[eng] = EngineVersions[eng]
+		if r.opts.Placement == nil {
+			continue
+		}
+		if where := r.opts.Placement(eng); where != "" {
+			if m.Devices == nil {
+				m.Devices = map[string]string{}
+			}
+			m.Devices[eng] = where
+		}
 	}
 	outs := sctx.Outputs()
 	for _, port := range n.Kind.Outputs {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -318,6 +319,57 @@ func TestEngineChecks(t *testing.T) {
 	}
 }
 
+// A device other than an engine's default enters the keys of the stages
+// using the engine (and their consumers'), plan says so, and manifests
+// record where each engine ran.
+func TestDevicesEnterKeysAndManifests(t *testing.T) {
+	e := newEnv(t)
+	b := newGraph("part/device.yaml")
+	b.add("x", "test.engine", stages.Params{"value": 1.0})
+	b.add("y", "test.scale", stages.Params{"factor": 2.0}, "in=x")
+	b.add("s", "test.source", src(3))
+	where := "cpu"
+	placement := func(o *Options) { o.Placement = func(string) string { return where } }
+	cpu := e.run(b, placement)
+	if e.ran(); cpu.Executed != 3 {
+		t.Fatalf("first run: %+v", cpu)
+	}
+	m, err := e.c.ReadManifest(result(t, cpu, "x").Key)
+	if err != nil || m.Devices["onnxruntime"] != "cpu" {
+		t.Fatalf("manifest of x: devices %v, %v", m.Devices, err)
+	}
+	gpu := func(o *Options) { o.Devices = map[string]string{"onnxruntime": "webgpu"} }
+	p, err := Plan(b.g, func() Options { o := e.opts(); gpu(&o); return o }())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := result(t, p, "x").Reason; r != "device onnxruntime: default -> webgpu (another device rounds differently)" {
+		t.Fatalf("plan of x on another device: %q", r)
+	}
+	if r := result(t, p, "y").Reason; r != "input in (x) changed" || result(t, p, "s").Status != StatusCached {
+		t.Fatalf("plan on another device: %+v", p.Stages)
+	}
+	where = "webgpu: a test adapter"
+	s := e.run(b, placement, gpu)
+	if got(e.ran()) != "x y" || s.Executed != 2 {
+		t.Fatalf("run on another device: ran %+v", s)
+	}
+	m, err = e.c.ReadManifest(result(t, s, "x").Key)
+	if err != nil || m.Devices["onnxruntime"] != where || !slices.Contains(m.KeyLines, "device onnxruntime webgpu") {
+		t.Fatalf("manifest of x on the GPU: devices %v, key lines %v, %v", m.Devices, m.KeyLines, err)
+	}
+	if m, _ := e.c.ReadManifest(result(t, s, "y").Key); len(m.Devices) != 0 {
+		t.Fatalf("a stage without engines records devices: %v", m.Devices)
+	}
+	// Both devices' entries stay valid side by side.
+	if s := e.run(b, placement); s.Cached != 3 {
+		t.Fatalf("back on the default device: %+v", s)
+	}
+	if s := e.run(b, placement, gpu); s.Cached != 3 {
+		t.Fatalf("again on the other device: %+v", s)
+	}
+}
+
 func TestPlanExplainsWhy(t *testing.T) {
 	e := newEnv(t)
 	p, err := Plan(chain(2).g, e.opts())
@@ -386,7 +438,7 @@ func TestKeys(t *testing.T) {
 		b.add("a", "test.source", src(value))
 		b.add("b", "test.scale", stages.Params{"factor": factor}, "in=a")
 		b.add("f", "test.file", stages.Params{"file": file})
-		keys, err := Keys(b.g, cache.NewDigester(""))
+		keys, err := Keys(b.g, cache.NewDigester(""), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -419,7 +471,7 @@ func TestKeys(t *testing.T) {
 	b := newGraph("k.yaml")
 	b.add("a", "test.source", src(1))
 	var out bytes.Buffer
-	keys, _ := Keys(b.g, cache.NewDigester(""))
+	keys, _ := Keys(b.g, cache.NewDigester(""), nil)
 	ExplainKeys(&out, b.g, keys)
 	for _, line := range []string{"difflab-cache v1", "kind test.source 1", "param n 4", "param value 1", "param sleep_ms 0"} {
 		if !strings.Contains(out.String(), "\t"+line+"\n") {

@@ -71,6 +71,7 @@ func cmdBenchSample(args []string) int {
 	hidden := fs.Int("hidden", 64, "UNet width D")
 	steps := fs.Int("steps", 5, "timed steps (after one warm-up step)")
 	threads := fs.Int("threads", 0, "ONNX Runtime intra-op threads (0 = $DIFFLAB_ORT_THREADS or 2)")
+	device := addDeviceFlag(fs)
 	asJSON := fs.Bool("json", false, "print one JSON line")
 	pos, code, ok := parseArgs(fs, args)
 	if !ok {
@@ -84,9 +85,17 @@ func cmdBenchSample(args []string) int {
 		fmt.Fprintf(stderr, "difflab bench sample: --batch, --hidden and --steps must be positive (got %d, %d, %d)\n", *batch, *hidden, *steps)
 		return exitUsage
 	}
-	r, err := flow.Bench(flow.BenchOptions{Batch: *batch, Hidden: *hidden, Steps: *steps, Threads: *threads})
+	d, err := device.device()
 	if err != nil {
 		fmt.Fprintf(stderr, "difflab bench sample: %v\n", err)
+		return exitUsage
+	}
+	r, err := flow.Bench(flow.BenchOptions{Batch: *batch, Hidden: *hidden, Steps: *steps, Threads: *threads, Device: d})
+	if err != nil {
+		fmt.Fprintf(stderr, "difflab bench sample: %v\n", err)
+		if hint := deviceHint(err); hint != "" {
+			fmt.Fprintln(stderr, hint)
+		}
 		return exitError
 	}
 	if *asJSON {
@@ -94,8 +103,8 @@ func cmdBenchSample(args []string) int {
 		fmt.Fprintln(stdout, string(b))
 		return exitOK
 	}
-	fmt.Fprintf(stdout, "sample step, batch %d, D = %d, %d threads (ONNX Runtime %s): %.3f s/step, %.1f images/s, "+
+	fmt.Fprintf(stdout, "sample step, batch %d, D = %d, %d threads (ONNX Runtime %s on %s): %.3f s/step, %.1f images/s, "+
 		"%.2f%% of the step outside the model, peak RSS %.0f MB\n",
-		r.Batch, r.Hidden, r.Threads, r.ORTVersion, r.SecondsPerStep, r.ImagesPerSecond, 100*r.OverheadFraction, r.PeakRSSMB)
+		r.Batch, r.Hidden, r.Threads, r.ORTVersion, r.Device, r.SecondsPerStep, r.ImagesPerSecond, 100*r.OverheadFraction, r.PeakRSSMB)
 	return exitOK
 }

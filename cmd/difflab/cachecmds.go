@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"difflab/models/ort"
 	"difflab/runner"
 	"difflab/runner/cache"
 	"difflab/runner/experiment"
@@ -71,11 +72,12 @@ func cmdStatus(args []string) int {
 func cmdGC(args []string) int {
 	fs := newFlagSet("gc", "[PATH...]", "Remove leftovers of killed runs and state of finished stages. With PATH, also\n"+
 		"remove every entry that the experiments in PATH do not need (under each profile\n"+
-		"of --profiles). With --older-than D, remove every entry unused for D (with PATH,\n"+
-		"only those among the unneeded ones).")
+		"of --profiles, on each device of --devices). With --older-than D, remove every\n"+
+		"entry unused for D (with PATH, only those among the unneeded ones).")
 	dir := addCacheFlag(fs)
 	root := fs.String("root", "", "experiments root (as for run)")
 	profiles := fs.String("profiles", "quick,full", "comma-separated profiles whose entries PATH keeps")
+	devs := fs.String("devices", "cpu,gpu", "comma-separated devices (of --device) whose entries PATH keeps")
 	older := fs.Duration("older-than", 0, "remove only entries unused for this long (for example 720h)")
 	dry := fs.Bool("dry-run", false, "say what would be removed, remove nothing")
 	results := fs.String("results", "results", "results folder whose leftovers of killed runs to remove too")
@@ -88,6 +90,15 @@ func cmdGC(args []string) int {
 	if !ok {
 		return exitError
 	}
+	var keep []ort.Device
+	for _, v := range strings.Split(*devs, ",") {
+		d, err := ort.ParseDevice(strings.TrimSpace(v))
+		if err != nil {
+			fmt.Fprintln(stderr, "difflab gc: --devices:", err)
+			return exitUsage
+		}
+		keep = append(keep, d)
+	}
 	opts := cache.GCOptions{OlderThan: *older, DryRun: *dry}
 	if len(paths) > 0 {
 		opts.Keep = map[string]bool{}
@@ -96,12 +107,14 @@ func cmdGC(args []string) int {
 			if g == nil {
 				return code
 			}
-			keys, err := runner.Keys(g, c.Digests)
-			if err != nil {
-				return runError(err)
-			}
-			for _, k := range keys {
-				opts.Keep[k.Key] = true
+			for _, d := range keep {
+				keys, err := runner.Keys(g, c.Digests, devices(d))
+				if err != nil {
+					return runError(err)
+				}
+				for _, k := range keys {
+					opts.Keep[k.Key] = true
+				}
 			}
 		}
 	}

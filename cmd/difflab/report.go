@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"difflab/models/ort"
 	"difflab/runner"
 	"difflab/runner/cache"
 	"difflab/runner/experiment"
@@ -19,6 +20,7 @@ func init() {
 type reportFlags struct {
 	load           *loadFlags
 	cache          *string
+	device         *deviceFlag
 	out            string
 	title          string
 	compare        string
@@ -36,7 +38,7 @@ func cmdReport(args []string) int {
 		"stage) or from another profile (found by that profile's keys), for example:\n\n"+
 		"  difflab report --compare-profile full        quick next to full, one cache\n"+
 		"  difflab report --compare /old/.difflab/cache  before and after a change")
-	f := &reportFlags{load: addLoadFlags(fs), cache: addCacheFlag(fs)}
+	f := &reportFlags{load: addLoadFlags(fs), cache: addCacheFlag(fs), device: addDeviceFlag(fs)}
 	fs.StringVar(&f.out, "out", "results", "folder that receives index.html and index_files/")
 	fs.StringVar(&f.title, "title", "difflab report", "the page's title")
 	fs.StringVar(&f.compare, "compare", "", "cache directory whose results to show side by side with these")
@@ -44,6 +46,11 @@ func cmdReport(args []string) int {
 	paths, code, ok := parseArgs(fs, args)
 	if !ok {
 		return code
+	}
+	d, err := f.device.device()
+	if err != nil {
+		fmt.Fprintln(stderr, "difflab:", err)
+		return exitUsage
 	}
 	g, code := loadGraph(paths, f.load)
 	if g == nil {
@@ -53,9 +60,9 @@ func cmdReport(args []string) int {
 	if !ok {
 		return exitError
 	}
-	sources := []collect.Source{{Label: f.load.profile, Cache: c, Expected: expected(g, g, c)}}
+	sources := []collect.Source{{Label: f.load.profile, Cache: c, Expected: expected(g, g, c, d)}}
 	if f.compare != "" || f.compareProfile != "" {
-		other, code, ok := compareSource(g, paths, f, c)
+		other, code, ok := compareSource(g, paths, f, c, d)
 		if !ok {
 			return code
 		}
@@ -80,7 +87,7 @@ func cmdReport(args []string) int {
 // compareSource opens the run to compare with: the --compare cache (or the
 // same cache) and, with --compare-profile, the experiments loaded again with
 // that profile.
-func compareSource(g *experiment.Graph, paths []string, f *reportFlags, c *cache.Cache) (collect.Source, int, bool) {
+func compareSource(g *experiment.Graph, paths []string, f *reportFlags, c *cache.Cache, d ort.Device) (collect.Source, int, bool) {
 	s := collect.Source{Cache: c}
 	if f.compare != "" {
 		other, ok := openCache(f.compare)
@@ -98,7 +105,7 @@ func compareSource(g *experiment.Graph, paths []string, f *reportFlags, c *cache
 	if og == nil {
 		return s, code, false
 	}
-	s.Expected = expected(g, og, s.Cache)
+	s.Expected = expected(g, og, s.Cache, d)
 	if s.Label == "" {
 		s.Label = f.compareProfile
 	} else {
@@ -108,10 +115,11 @@ func compareSource(g *experiment.Graph, paths []string, f *reportFlags, c *cache
 }
 
 // expected returns the keys and parameters of g's nodes as loaded in from,
-// or nil, after a warning, when the keys cannot be computed (a file a stage
-// reads is missing): nodes are then looked up by their last recorded keys.
-func expected(g, from *experiment.Graph, c *cache.Cache) map[*experiment.Node]collect.Expected {
-	keys, err := runner.Keys(from, c.Digests)
+// with ONNX Runtime on device d, or nil, after a warning, when the keys
+// cannot be computed (a file a stage reads is missing): nodes are then
+// looked up by their last recorded keys.
+func expected(g, from *experiment.Graph, c *cache.Cache, d ort.Device) map[*experiment.Node]collect.Expected {
+	keys, err := runner.Keys(from, c.Digests, devices(d))
 	if err != nil {
 		fmt.Fprintf(stderr, "difflab: warning: %v; showing each stage's most recent result instead\n", err)
 		return nil

@@ -29,6 +29,7 @@ type runFlags struct {
 	load        *loadFlags
 	log         *logFlags
 	cache       *string
+	device      *deviceFlag
 	results     string
 	jobs        int
 	force       bool
@@ -40,7 +41,7 @@ type runFlags struct {
 }
 
 func addRunFlags(fs *flag.FlagSet) *runFlags {
-	f := &runFlags{load: addLoadFlags(fs), log: addLogFlags(fs), cache: addCacheFlag(fs)}
+	f := &runFlags{load: addLoadFlags(fs), log: addLogFlags(fs), cache: addCacheFlag(fs), device: addDeviceFlag(fs)}
 	fs.StringVar(&f.results, "results", "results", "folder that receives every stage's outputs")
 	fs.IntVar(&f.jobs, "jobs", runner.DefaultJobs(), "stages run at once")
 	fs.BoolVar(&f.force, "force", false, "recompute the stages even when cached (with --only: only those named)")
@@ -52,27 +53,29 @@ func addRunFlags(fs *flag.FlagSet) *runFlags {
 	return f
 }
 
-// options turns the flags into runner options.
-func (f *runFlags) options() (runner.Options, zerolog.Logger, bool) {
+// options turns the flags into runner options for stages on device d.
+func (f *runFlags) options(d ort.Device) (runner.Options, zerolog.Logger, bool) {
 	log := f.log.newLogger()
 	c, ok := openCache(*f.cache)
 	if !ok {
 		return runner.Options{}, log, false
 	}
-	o := runner.Options{Cache: c, Jobs: f.jobs, Force: f.force, Only: f.only, Results: f.results, Verify: f.verify, Reproduce: f.reproduce, Log: log}
+	o := runner.Options{Cache: c, Jobs: f.jobs, Force: f.force, Only: f.only, Results: f.results, Verify: f.verify, Reproduce: f.reproduce, Log: log,
+		Devices: devices(d)}
 	if f.explainKeys || strings.Contains(os.Getenv("DIFFLAB_DEBUG"), "cachehash") {
 		o.ExplainKeys = stderr
 	}
 	return o, log, true
 }
 
-// runSetup is what run and plan share: their flags, the experiment graph
-// and the runner options.
+// runSetup is what run and plan share: their flags, the experiment graph,
+// the device and the runner options.
 type runSetup struct {
-	flags *runFlags
-	graph *experiment.Graph
-	opts  runner.Options
-	log   zerolog.Logger
+	flags  *runFlags
+	graph  *experiment.Graph
+	device ort.Device
+	opts   runner.Options
+	log    zerolog.Logger
 }
 
 // setUpRun parses the flags of command name, loads the experiments and
@@ -84,15 +87,20 @@ func setUpRun(name, doc string, args []string) (*runSetup, int) {
 	if !ok {
 		return nil, code
 	}
+	d, err := f.device.device()
+	if err != nil {
+		fmt.Fprintln(stderr, "difflab:", err)
+		return nil, exitUsage
+	}
 	g, code := loadGraph(paths, f.load)
 	if g == nil {
 		return nil, code
 	}
-	opts, log, ok := f.options()
+	opts, log, ok := f.options(d)
 	if !ok {
 		return nil, exitError
 	}
-	return &runSetup{flags: f, graph: g, opts: opts, log: log}, exitOK
+	return &runSetup{flags: f, graph: g, device: d, opts: opts, log: log}, exitOK
 }
 
 func cmdRun(args []string) int {
@@ -117,7 +125,8 @@ func cmdRun(args []string) int {
 		case <-finished:
 		}
 	}()
-	r.opts.EngineChecks = engineChecks
+	ort.UseDevice(r.device)
+	r.opts.EngineChecks, r.opts.Placement = engineSetup(r.device, r.log)
 	s, err := runner.Run(ctx, r.graph, r.opts)
 	if err != nil {
 		return runError(err)
@@ -145,18 +154,21 @@ func cmdPlan(args []string) int {
 	if err != nil {
 		return runError(err)
 	}
+	if !r.flags.json && r.device != ort.CPU {
+		fmt.Fprintf(stdout, "device %s: ONNX Runtime stages run on its %s execution provider; their keys say so, "+
+			"so results computed on another device are not reused\n", r.device, r.device.Provider())
+	}
 	printSummary(stdout, s, r.flags.json, true, true)
 	return exitOK
 }
-
-// engineChecks are run's checks that an engine can run here, made before
-// any stage starts (see runner.Options.EngineChecks).
-var engineChecks = map[string]func() error{"onnxruntime": ort.Init}
 
 // runError prints an error that stopped Run or Plan before any stage ran
 // and returns its exit status.
 func runError(err error) int {
 	fmt.Fprintln(stderr, "difflab:", err)
+	if hint := deviceHint(err); hint != "" {
+		fmt.Fprintln(stderr, hint)
+	}
 	var ke *runner.KeyError
 	var ee *runner.EngineError
 	switch {

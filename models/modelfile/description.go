@@ -11,8 +11,8 @@
 //
 // Open reads a model directory; Model.Predict runs a batch through the ONNX
 // graph. Sessions are created lazily and cached process-wide by the SHA-256 of
-// the ONNX file (package ort), so every stage using one model shares one
-// session.
+// the ONNX file and of its external data files (package ort), so every stage
+// using one model shares one session. Files lists the files a model reads.
 //
 // # Invariants
 //
@@ -29,7 +29,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+
+	"difflab/models/ort"
 )
 
 // Format is the value of the "format" field of every model.json.
@@ -320,6 +323,32 @@ func Write(dir string, d *Description) error {
 		return fmt.Errorf("modelfile: %w", err)
 	}
 	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// Files returns the files of the model directory dir that the model d
+// describes reads, as absolute paths, sorted: model.json, the ONNX graph, every file holding
+// external data of the graph's tensors (ort.ModelFiles), and the prompt
+// embeddings of embedding models. The error names a missing one.
+func (d *Description) Files(dir string) ([]string, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("modelfile: %w", err)
+	}
+	files := []string{filepath.Join(dir, FileName)}
+	graph, err := ort.ModelFiles(filepath.Join(dir, d.ONNX))
+	if err != nil {
+		return nil, fmt.Errorf("modelfile: %w", err)
+	}
+	files = append(files, graph...)
+	if d.Condition.Kind == ConditionEmbedding {
+		p := filepath.Join(dir, d.Condition.Embeddings)
+		if _, err := os.Stat(p); err != nil {
+			return nil, fmt.Errorf("modelfile: field \"condition.embeddings\": %w", err)
+		}
+		files = append(files, p)
+	}
+	slices.Sort(files)
+	return files, nil
 }
 
 // localPath reports whether p names a file inside a directory (relative, no "..").

@@ -5,12 +5,14 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"difflab/models/modelfile"
 	"difflab/models/onnxexport"
 	"difflab/models/ort"
+	"difflab/models/ort/orttest"
 	"difflab/models/safetensors"
 	"difflab/stages/artifact"
 )
@@ -304,5 +306,27 @@ func TestPromptTable(t *testing.T) {
 	os.Truncate(filepath.Join(dir, "prompts.safetensors"), 20)
 	if _, err := modelfile.PromptTable(dir); err == nil || !strings.Contains(err.Error(), "prompts.safetensors") {
 		t.Errorf("truncated embeddings: %v", err)
+	}
+}
+
+func TestFilesListsWhatTheModelReads(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := orttest.WriteScale(dir, []float32{1, 2}, "weights/k.bin"); err != nil {
+		t.Fatal(err)
+	}
+	d := validDesc()
+	d.Condition = modelfile.Condition{Kind: modelfile.ConditionEmbedding, Embeddings: "prompts.safetensors", EmbeddingShape: []int{2}}
+	d.Prompts = nil
+	if _, err := d.Files(dir); err == nil || !strings.Contains(err.Error(), "condition.embeddings") {
+		t.Fatalf("missing embeddings: want an error naming the field, got %v", err)
+	}
+	os.WriteFile(filepath.Join(dir, "prompts.safetensors"), nil, 0o644)
+	files, err := d.Files(dir)
+	want := []string{"model.json", "model.onnx", "prompts.safetensors", "weights/k.bin"}
+	for i := range want {
+		want[i] = filepath.Join(dir, want[i])
+	}
+	if err != nil || !slices.Equal(files, want) {
+		t.Fatalf("Files = %v, %v; want %v", files, err, want)
 	}
 }

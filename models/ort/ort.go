@@ -4,8 +4,10 @@
 //
 // Init locates the ONNX Runtime shared library and initialises the runtime
 // once per process. Load returns a Session for an ONNX file; sessions are
-// shared process-wide by the SHA-256 of the file's bytes, so every stage that
-// uses the same model shares one session. Session.Release gives a Load back;
+// shared process-wide by the model's digest, the SHA-256 of the file's bytes
+// and of every external data file its tensors reference (ModelFiles lists
+// them), so every stage that uses the same model shares one session and two
+// models differing only in their external weights never do. Session.Release gives a Load back;
 // the IdleSessions most recently released sessions stay loaded for the next
 // stage and older ones are destroyed, so a long run does not grow in memory.
 // Session.Run takes and returns plain Go slices and is safe for concurrent use.
@@ -21,6 +23,18 @@
 //
 // Each session uses IntraOpThreads threads (default 2, or the environment
 // variable DIFFLAB_ORT_THREADS) and graph optimisation level "all".
+//
+// # Devices
+//
+// A session runs on a Device: CPU, ONNX Runtime's CPU execution provider,
+// or GPU, its WebGPU execution provider, which the onnxruntime-node build of
+// the library contains: Dawn on Vulkan, so any GPU with a Vulkan driver, or
+// the CPU through Mesa's lavapipe. Options.Device picks it per session,
+// UseDevice for every session that does not. CheckDevice tells before
+// anything runs whether a device works here: for the GPU, that the Vulkan
+// loader (libvulkan.so.1) loads and finds a device, and that a one-node model
+// runs on it. The two providers compute the same graphs with different
+// rounding: outputs agree to about 1e-7 relative, not bit for bit.
 package ort
 
 import (

@@ -2,14 +2,19 @@ package ort_test
 
 import (
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"difflab/models/modelfile"
 	"difflab/models/onnxexport"
 	"difflab/models/ort"
+	"difflab/models/ort/orttest"
 )
 
 func TestLibraryPathExplainsHowToGetIt(t *testing.T) {
@@ -150,4 +155,143 @@ func TestReleasedSessionsAreKeptUpToTheIdleLimit(t *testing.T) {
 	} else {
 		s.Release()
 	}
+}
+
+// TestExternalDataIsPartOfTheModel loads two models whose graphs are the
+// same bytes and whose external data differ: each must get its own session.
+func TestExternalDataIsPartOfTheModel(t *testing.T) {
+	if err := ort.Init(); errors.Is(err, ort.ErrNoLibrary) {
+		t.Skipf("ONNX Runtime not installed: %v", err)
+	}
+	dirA, dirB := t.TempDir(), t.TempDir()
+	pa, err := orttest.WriteScale(dirA, []float32{2, 3}, "model.onnx.data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, err := orttest.WriteScale(dirB, []float32{5, 7}, "model.onnx.data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ga, _ := os.ReadFile(pa)
+	gb, _ := os.ReadFile(pb)
+	if string(ga) != string(gb) {
+		t.Fatal("the two graphs should be the same bytes")
+	}
+	x := []ort.Value{{Name: orttest.Input, Shape: []int64{1, 1, 1, 2}, Float32: []float32{1, 1}}}
+	for _, c := range []struct {
+		path string
+		want []float32
+	}{{pa, []float32{2, 3}}, {pb, []float32{5, 7}}} {
+		s, err := ort.Load(c.path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := s.Run(x)
+		s.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(out[0].Float32, c.want) {
+			t.Errorf("%s: x * k = %v, want %v (the session of another model's weights?)", c.path, out[0].Float32, c.want)
+		}
+	}
+	sa, _ := ort.Load(pa, nil)
+	sb, _ := ort.Load(pb, nil)
+	defer sa.Release()
+	defer sb.Release()
+	if sa == sb || sa.Digest() == sb.Digest() {
+		t.Errorf("models with different external data share a session or a digest: %s", sa.Digest())
+	}
+	// Rewriting the external data in place makes a new model.
+	if _, err := orttest.WriteScale(dirA, []float32{11, 13}, "model.onnx.data"); err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(time.Second)
+	os.Chtimes(filepath.Join(dirA, "model.onnx.data"), later, later)
+	s, err := ort.Load(pa, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Release()
+	if out, err := s.Run(x); err != nil || !slices.Equal(out[0].Float32, []float32{11, 13}) {
+		t.Errorf("after rewriting the external data: %v, %v; want [11 13]", out, err)
+	}
+}
+
+func TestModelFilesListsExternalData(t *testing.T) {
+	dir := t.TempDir()
+	p, err := orttest.WriteScale(dir, []float32{1}, "weights/k.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := ort.ModelFiles(p)
+	if want := []string{p, filepath.Join(dir, "weights", "k.bin")}; err != nil || !slices.Equal(files, want) {
+		t.Fatalf("ModelFiles = %v, %v; want %v", files, err, want)
+	}
+	inline, err := orttest.WriteScale(t.TempDir(), []float32{1}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files, err := ort.ModelFiles(inline); err != nil || !slices.Equal(files, []string{inline}) {
+		t.Fatalf("ModelFiles of a model without external data = %v, %v", files, err)
+	}
+	os.Remove(filepath.Join(dir, "weights", "k.bin"))
+	if _, err := ort.ModelFiles(p); err == nil || !strings.Contains(err.Error(), `"weights/k.bin"`) {
+		t.Fatalf("a missing external data file: want an error naming it, got %v", err)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.onnx")
+	os.WriteFile(bad, []byte{0x3a, 0x10, 1}, 0o644) // field 7 (graph) of 16 bytes, cut short
+	if _, err := ort.ModelFiles(bad); err == nil || !strings.Contains(err.Error(), "not an ONNX model") {
+		t.Fatalf("a truncated file: want an error, got %v", err)
+	}
+}
+
+// TestGPUMatchesCPU evaluates a small UNet on the WebGPU execution provider
+// (lavapipe where there is no GPU) and on the CPU one.
+func TestGPUMatchesCPU(t *testing.T) {
+	where := orttest.RequireGPU(t)
+	spec := modelfile.UNet{Cond: "time_class", Hidden: 4, Channels: 1, Classes: 10, Size: 28}
+	d, err := onnxexport.UNetDescription(spec, modelfile.PredictsVelocity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := onnxexport.WriteUNetDir(dir, d, onnxexport.RandomWeights(spec, 7)); err != nil {
+		t.Fatal(err)
+	}
+	const n = 3
+	x := make([]float32, n*28*28)
+	for i := range x {
+		x[i] = float32(math.Sin(float64(i)))
+	}
+	ts := []float32{0.1, 0.5, 0.9}
+	c := make([]float32, n*10)
+	c[3], c[10+7] = 1, 1 // the last row is unconditional
+	in := []ort.Value{
+		{Name: d.Inputs.Sample, Shape: []int64{n, 1, 28, 28}, Float32: x},
+		{Name: d.Inputs.Timestep, Shape: []int64{n, 1}, Float32: ts},
+		{Name: d.Inputs.Condition, Shape: []int64{n, 10}, Float32: c},
+	}
+	var outs [2][]float32
+	for i, dev := range []ort.Device{ort.CPU, ort.GPU} {
+		s, err := ort.Load(filepath.Join(dir, d.ONNX), &ort.Options{Device: dev})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := s.Run(in)
+		s.Release()
+		if err != nil {
+			t.Fatalf("%s: %v", dev, err)
+		}
+		outs[i] = out[0].Float32
+	}
+	var worst float64
+	for i := range outs[0] {
+		worst = max(worst, math.Abs(float64(outs[0][i]-outs[1][i])))
+	}
+	// Measured on lavapipe: about 1e-7.
+	if worst > 1e-5 {
+		t.Fatalf("GPU (%s) and CPU differ by up to %g", where, worst)
+	}
+	t.Logf("%s: largest difference to the CPU %.2g", where, worst)
 }

@@ -1,11 +1,7 @@
 package ort
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -20,6 +16,8 @@ type Options struct {
 	// IntraOpThreads is the number of threads one model evaluation uses;
 	// 0 means DefaultThreads().
 	IntraOpThreads int
+	// Device is where the model runs; empty means CurrentDevice().
+	Device Device
 }
 
 func (o *Options) threads() int {
@@ -27,6 +25,13 @@ func (o *Options) threads() int {
 		return DefaultThreads()
 	}
 	return o.IntraOpThreads
+}
+
+func (o *Options) device() Device {
+	if o == nil || o.Device == "" {
+		return CurrentDevice()
+	}
+	return o.Device
 }
 
 // DType names the element type of a model input or output.
@@ -81,16 +86,18 @@ var IdleSessions = 2
 
 var (
 	cacheMu  sync.Mutex
-	sessions = map[string]*Session{} // by digest and thread count
+	sessions = map[string]*Session{} // by model digest, thread count and device
 	idle     []*Session              // released sessions, oldest first
-	digests  = map[string]string{}   // by path, size and modification time
 )
 
 // Load returns the session for the ONNX file at path, creating it on first
-// use. Sessions are shared by the SHA-256 of the file (and the thread count),
-// so two paths holding the same model share one session, and a file rewritten
-// in place gets a new one. Every Load must be matched by one Release once the
-// caller is done with the session.
+// use. Sessions are shared by the model's digest (and the thread count and
+// device): the
+// SHA-256 of the ONNX file and of every external data file its tensors
+// reference (see ModelFiles). So two paths holding the same model share one
+// session, while two models with the same graph and different external
+// weights, or a file rewritten in place, get their own. Every Load must be
+// matched by one Release once the caller is done with the session.
 func Load(path string, opts *Options) (*Session, error) {
 	if err := Init(); err != nil {
 		return nil, err
@@ -99,13 +106,14 @@ func Load(path string, opts *Options) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ort: %s: %w", path, err)
 	}
-	cacheMu.Lock()
-	defer cacheMu.Unlock()
-	digest, err := fileDigest(abs)
+	digest, err := modelDigest(abs)
 	if err != nil {
 		return nil, err
 	}
-	key := fmt.Sprintf("%s/%d", digest, opts.threads())
+	cacheMu.Lock()
+	defer cacheMu.Unlock()
+	dev := opts.device()
+	key := fmt.Sprintf("%s/%d/%s", digest, opts.threads(), dev)
 	if s, ok := sessions[key]; ok {
 		if s.refs == 0 {
 			idle = slices.DeleteFunc(idle, func(o *Session) bool { return o == s })
@@ -113,7 +121,7 @@ func Load(path string, opts *Options) (*Session, error) {
 		s.refs++
 		return s, nil
 	}
-	s, err := newSession(abs, digest, opts.threads())
+	s, err := newSession(abs, digest, opts.threads(), dev)
 	if err != nil {
 		return nil, err
 	}
@@ -147,32 +155,7 @@ func (s *Session) Release() {
 	}
 }
 
-// fileDigest returns the hex SHA-256 of the file at path, remembering it per
-// path, size and modification time. The caller holds cacheMu.
-func fileDigest(path string) (string, error) {
-	info, err := os.Stat(path)
-	if err != nil {
-		return "", fmt.Errorf("ort: %w", err)
-	}
-	stamp := fmt.Sprintf("%s\x00%d\x00%d", path, info.Size(), info.ModTime().UnixNano())
-	if d, ok := digests[stamp]; ok {
-		return d, nil
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return "", fmt.Errorf("ort: %w", err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("ort: reading %s: %w", path, err)
-	}
-	d := hex.EncodeToString(h.Sum(nil))
-	digests[stamp] = d
-	return d, nil
-}
-
-func newSession(path, digest string, threads int) (*Session, error) {
+func newSession(path, digest string, threads int, dev Device) (*Session, error) {
 	ins, outs, err := onnx.GetInputOutputInfo(path)
 	if err != nil {
 		return nil, fmt.Errorf("ort: %s is not a loadable ONNX model: %w", path, err)
@@ -209,9 +192,12 @@ func newSession(path, digest string, threads int) (*Session, error) {
 	if err := opts.SetGraphOptimizationLevel(onnx.GraphOptimizationLevelEnableAll); err != nil {
 		return nil, fmt.Errorf("ort: setting the optimisation level: %w", err)
 	}
+	if err := appendProvider(opts, dev); err != nil {
+		return nil, err
+	}
 	s.s, err = onnx.NewDynamicAdvancedSession(path, inNames, outNames, opts)
 	if err != nil {
-		return nil, fmt.Errorf("ort: loading %s: %w", path, err)
+		return nil, adapterError(fmt.Errorf("ort: loading %s on device %s: %w", path, dev, err))
 	}
 	return s, nil
 }
@@ -235,7 +221,9 @@ func convertInfo(path string, io onnx.InputOutputInfo) (Info, error) {
 // Path returns the absolute path of the model file.
 func (s *Session) Path() string { return s.path }
 
-// Digest returns the hex SHA-256 of the model file.
+// Digest returns the hex SHA-256 that identifies the model: that of the ONNX
+// file when it holds all its tensor data, else one over the digests of the
+// file and of its external data files.
 func (s *Session) Digest() string { return s.digest }
 
 // Inputs describes the model's inputs, in the model's order.

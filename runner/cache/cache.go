@@ -124,6 +124,9 @@ type Manifest struct {
 	Seconds  float64   `json:"seconds"`
 	// Engines maps each engine the kind uses to its version.
 	Engines map[string]string `json:"engines,omitempty"`
+	// Devices maps engines to where they ran, such as "cpu" or
+	// "webgpu: NVIDIA H100 80GB HBM3, Vulkan 1.4.312".
+	Devices map[string]string `json:"devices,omitempty"`
 	// Difflab is the version of the program that wrote the entry.
 	Difflab string `json:"difflab"`
 }

@@ -85,8 +85,8 @@ type Provenance struct {
 	// Start is when the stage started to run; Duration how long it took.
 	Start    time.Time
 	Duration time.Duration
-	// Engines lists the compute engines and their versions, such as
-	// "onnxruntime 1.22.0".
+	// Engines lists the compute engines and their versions, and where they
+	// ran when recorded, such as "onnxruntime 1.22.0 on cpu".
 	Engines []string
 }
 

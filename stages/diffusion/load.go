@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 
 	"difflab/models/modelfile"
@@ -21,7 +22,7 @@ func init() {
 		Params: []stages.Param{
 			{Name: "path", Type: stages.Path, Doc: "the model's model.json, relative to the experiment file"},
 		},
-		Files: func(p stages.Params) ([]string, error) { return modelFiles(filepath.Dir(p.String("path"))) },
+		Files: func(p stages.Params) ([]string, error) { return modelFiles(p.String("path")) },
 		Prompts: func(p stages.Params) ([]string, error) {
 			return modelfile.PromptTable(filepath.Dir(p.String("path")))
 		},
@@ -38,10 +39,15 @@ func init() {
 	})
 }
 
-// modelFiles lists the files of a model directory (regular files and
-// symbolic links to them), recursively and sorted, so that their digests
-// enter the stage's key.
-func modelFiles(dir string) ([]string, error) {
+// modelFiles lists the files of the model directory holding the model.json
+// at path (regular files and symbolic links to them), recursively and
+// sorted, so that their digests enter the stage's key. The files the model
+// reads (modelfile.Description.Files: the ONNX graph and the external data
+// files of its tensors, the prompt embeddings) must be among them: one that
+// is missing, or outside the directory, is an error before anything runs.
+// A model.json that does not read is left to Run to report.
+func modelFiles(path string) ([]string, error) {
+	dir := filepath.Dir(path)
 	var files []string
 	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
 		if err != nil {
@@ -62,5 +68,18 @@ func modelFiles(dir string) ([]string, error) {
 		return nil, fmt.Errorf("model directory %s: %w", dir, err)
 	}
 	sort.Strings(files)
+	desc, err := modelfile.Read(dir)
+	if err != nil {
+		return files, nil
+	}
+	reads, err := desc.Files(dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range reads {
+		if _, found := slices.BinarySearch(files, f); !found {
+			return nil, fmt.Errorf("model directory %s: the model reads %s, which is not a file inside the directory (fix: keep every file of the model in its directory; the cache copies only the directory)", dir, f)
+		}
+	}
 	return files, nil
 }

@@ -27,6 +27,8 @@ type BenchOptions struct {
 	Steps int
 	// Threads is ONNX Runtime's intra-op thread count; 0 means the default.
 	Threads int
+	// Device is where ONNX Runtime runs the model; empty means the CPU.
+	Device ort.Device
 }
 
 // BenchResult is what Bench measured. Times are medians over the timed steps.
@@ -47,6 +49,8 @@ type BenchResult struct {
 	OverheadFraction float64 `json:"overhead_fraction"`
 	PeakRSSMB        float64 `json:"peak_rss_mb"`
 	ORTVersion       string  `json:"onnxruntime"`
+	// Device says what ran the model, as ort.CheckDevice describes it.
+	Device string `json:"device"`
 }
 
 // Bench times sampling steps of the class-conditioned MNIST UNet with random
@@ -55,6 +59,14 @@ type BenchResult struct {
 func Bench(o BenchOptions) (*BenchResult, error) {
 	if o.Batch < 1 || o.Hidden < 1 || o.Steps < 1 {
 		return nil, fmt.Errorf("flow: bench needs a positive batch, hidden size and step count (got %d, %d, %d)", o.Batch, o.Hidden, o.Steps)
+	}
+	dev := o.Device
+	if dev == "" {
+		dev = ort.CPU
+	}
+	where, err := ort.CheckDevice(dev)
+	if err != nil {
+		return nil, err
 	}
 	version, err := ort.Version()
 	if err != nil {
@@ -82,7 +94,7 @@ func Bench(o BenchOptions) (*BenchResult, error) {
 	if threads <= 0 {
 		threads = ort.DefaultThreads()
 	}
-	m.Options = &ort.Options{IntraOpThreads: threads}
+	m.Options = &ort.Options{IntraOpThreads: threads, Device: dev}
 	m.MaxBatch = o.Batch
 	n, cfg := o.Batch, 1.0
 	if o.Batch%2 == 0 {
@@ -124,7 +136,7 @@ func Bench(o BenchOptions) (*BenchResult, error) {
 	return &BenchResult{
 		Mode: "sample", Batch: o.Batch, Hidden: o.Hidden, Threads: threads, Steps: o.Steps,
 		SecondsPerStep: sw, ImagesPerSecond: float64(o.Batch) / sw, ModelSecondsPerStep: sm,
-		OverheadFraction: (total - model) / total, PeakRSSMB: peakRSSMB(), ORTVersion: version,
+		OverheadFraction: (total - model) / total, PeakRSSMB: peakRSSMB(), ORTVersion: version, Device: where,
 	}, nil
 }
 

@@ -146,7 +146,11 @@ func lookup(n *experiment.Node, s Source) report.Run {
 		Duration: time.Duration(m.Seconds * float64(time.Second)),
 	}
 	for name, v := range m.Engines {
-		r.Provenance.Engines = append(r.Provenance.Engines, fmt.Sprintf("%s %s", name, v))
+		e := fmt.Sprintf("%s %s", name, v)
+		if where := m.Devices[name]; where != "" {
+			e += " on " + where
+		}
+		r.Provenance.Engines = append(r.Provenance.Engines, e)
 	}
 	sort.Strings(r.Provenance.Engines)
 	return r
