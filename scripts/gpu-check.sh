@@ -10,8 +10,10 @@
 #
 # Environment:
 #   VK_DRIVER_FILES   the Vulkan driver's ICD manifest; when unset, the
-#                     NVIDIA driver's (DIFFLAB_VK_ICD) if it exists, else the
-#                     loader's standard places (where lavapipe is found)
+#                     NVIDIA driver's (DIFFLAB_VK_ICD) if it exists, made to
+#                     name libEGL_nvidia.so.0 where that library is (GLX
+#                     fails without a display), else the loader's standard
+#                     places (where lavapipe is found)
 #   DIFFLAB_VK_ICD    default /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 #   GPU_BATCHES       bench sample batches on the GPU (default "80 1024")
 #   CPU_BATCH         bench sample batch on the CPU (default 80)
@@ -92,7 +94,13 @@ if [ -n "${VK_DRIVER_FILES:-}" ]; then
 	say "VK_DRIVER_FILES is set: $VK_DRIVER_FILES"
 else
 	icd="${DIFFLAB_VK_ICD:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}"
-	if [ -f "$icd" ]; then
+	if [ -f "$icd" ] && [ -z "${DIFFLAB_VK_ICD:-}" ] && grep -q libGLX_nvidia "$icd" && ldconfig -p | grep -q libEGL_nvidia.so.0; then
+		# Without a display, NVIDIA's GLX library does not hand out
+		# vkCreateInstance; its EGL library does.
+		sed 's/libGLX_nvidia\.so\.0/libEGL_nvidia.so.0/' "$icd" >"$work/nvidia_egl_icd.json"
+		export VK_DRIVER_FILES="$work/nvidia_egl_icd.json"
+		say "VK_DRIVER_FILES=$VK_DRIVER_FILES ($icd with libEGL_nvidia.so.0 for libGLX_nvidia.so.0: no display here)"
+	elif [ -f "$icd" ]; then
 		export VK_DRIVER_FILES="$icd"
 		say "VK_DRIVER_FILES=$icd"
 	else

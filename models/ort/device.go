@@ -67,7 +67,8 @@ func CurrentDevice() Device {
 const (
 	fixNoVulkan = "fix: install the GPU vendor's Vulkan driver and the Vulkan loader (Debian: apt-get install libvulkan1)"
 	fixNoDriver = "fix: install the GPU vendor's Vulkan driver (NVIDIA's driver ships nvidia_icd.json; Mesa's drivers are Debian's mesa-vulkan-drivers), " +
-		"and point VK_DRIVER_FILES at its ICD manifest (.json) when that is not in /usr/share/vulkan/icd.d or /etc/vulkan/icd.d"
+		"and point VK_DRIVER_FILES at its ICD manifest (.json) when that is not in /usr/share/vulkan/icd.d or /etc/vulkan/icd.d " +
+		"(on an NVIDIA machine without a display, a manifest naming libEGL_nvidia.so.0 instead of libGLX_nvidia.so.0; see the README)"
 )
 
 // CheckDevice checks that models can run on d here, before any model is
