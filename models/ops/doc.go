@@ -17,6 +17,14 @@
 //     runs again (read it with G.Read, or copy it). A graph must not run
 //     concurrently with itself; distinct graphs share nothing but a locked
 //     pool of scratch buffers.
+//   - Results do not depend on the number of workers (GOMAXPROCS): to the
+//     bit, the same inputs give the same outputs and gradients with one
+//     goroutine or sixteen. Kernels split work over goroutines only where
+//     each output value is computed by one of them (samples, channels,
+//     elements). The one sum across samples, a convolution's weight
+//     gradient, is taken over chunks of samples fixed by the shapes, whose
+//     sums are added in chunk order (sumChunks). gonum's sgemm splits only
+//     its output over goroutines, and OpenBLAS runs single-threaded.
 //
 // # Engines
 //
