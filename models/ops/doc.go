@@ -34,5 +34,8 @@
 // float32 batch-norm, GELU, im2col and col2im loops as C (native.h) compiled
 // for AVX-512, AVX2 or SSE2, whichever the CPU has. Engine reports which
 // build this is. Both builds compute the same numbers up to float32 rounding;
-// the tests compare them.
+// the tests compare them. The bits themselves differ between the builds, and
+// with OpenBLAS between the cores it picks for a CPU (or that
+// OPENBLAS_CORETYPE forces) and between the clones of the native kernels
+// the CPU runs: EngineLines names all of these, for cache keys.
 package ops
