@@ -151,3 +151,14 @@ func TestReleasedSessionsAreKeptUpToTheIdleLimit(t *testing.T) {
 		s.Release()
 	}
 }
+
+func TestInitChecksTheLibrary(t *testing.T) {
+	if err := ort.Init(); errors.Is(err, ort.ErrNoLibrary) {
+		t.Skipf("ONNX Runtime not installed: %v", err)
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := ort.Version(); err != nil || v != ort.LibVersion {
+		t.Fatalf("Version() = %q, %v; want %s", v, err, ort.LibVersion)
+	}
+}
