@@ -28,7 +28,9 @@ type NodeKey struct {
 //	                                  path parameter contributes its base name
 //	input PORT INDEX OUTPUT KEY       one per connection, ports sorted
 //	file DIGEST BASENAME              one per file the node reads, sorted
-//	engine NAME VERSION               one per engine of the kind
+//	engine NAME FACET VALUE           one per line of each engine of the
+//	                                  kind (EngineInfo.Lines): toolchain,
+//	                                  modules, BLAS core, instruction set
 //
 // Paths never enter a key, only file names and contents, so moving the
 // checkout keeps every key. Anything else that changes a stage's outputs
@@ -93,11 +95,13 @@ func nodeKey(n *experiment.Node, keys map[*experiment.Node]NodeKey, d *cache.Dig
 		b.Add("%s", f)
 	}
 	for _, e := range n.Kind.Engine {
-		v, err := engineVersion(e)
+		info, err := engineInfo(e)
 		if err != nil {
 			return NodeKey{}, err
 		}
-		b.Add("engine %s %s", e, v)
+		for _, l := range info.Lines {
+			b.Add("engine %s %s", e, l)
+		}
 	}
 	return NodeKey{Key: b.Sum(), Lines: b.Lines()}, nil
 }
