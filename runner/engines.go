@@ -2,35 +2,117 @@ package runner
 
 import (
 	"fmt"
+	"runtime"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
+	"difflab/models/ops"
+	"difflab/models/ort"
 	"difflab/runner/experiment"
 )
 
-// EngineVersions maps each compute engine a stage kind may name in
-// Kind.Engine to the versions that change its numbers. The version is part
-// of the cache key of every stage using the engine: update it when go.mod
-// moves the engine's modules or the ONNX Runtime library changes, and the
-// affected stages are recomputed.
-var EngineVersions = map[string]string{
-	"gorgonia":    "gorgonia v0.9.18 tensor v0.9.24",
-	"onnxruntime": "onnxruntime_go v1.27.0 / ORT 1.30.0",
+// EngineInfo describes a compute engine that stage kinds name in
+// Kind.Engine: what, besides a stage's inputs, decides the bits it computes.
+type EngineInfo struct {
+	// Summary is a short description for manifests and reports, such as
+	// "onnxruntime_go v1.27.0 / ORT 1.30.0 (amd64 avx2+fma3)".
+	Summary string
+	// Lines are readable facts, each "FACET VALUE" with a one-word FACET,
+	// such as "cpu amd64 avx2+fma3". Each becomes the key line
+	// "engine NAME FACET VALUE" of every stage whose kind names the engine.
+	Lines []string
 }
 
-// engineVersion returns the version of engine name.
-func engineVersion(name string) (string, error) {
-	v, ok := EngineVersions[name]
+// Engines maps each compute engine a stage kind may name in Kind.Engine to
+// its description, which comes from the build and the machine, never from
+// hand-kept strings: the Go toolchain and architecture, module versions
+// from the binary's build information, and what the engine's packages
+// report about the code they run here (ops.EngineLines, ort.KeyLines). Each
+// is computed once, on first use. None loads a library, so that keys can be
+// computed where an engine cannot run (plan, gc, run of cached stages):
+// ort.KeyLines names the library that ort.Init insists on.
+var Engines = map[string]func() EngineInfo{
+	"gorgonia":    sync.OnceValue(func() EngineInfo { return gorgoniaEngine(buildInfo()) }),
+	"onnxruntime": sync.OnceValue(func() EngineInfo { return onnxruntimeEngine(buildInfo()) }),
+}
+
+// gorgoniaEngine describes training through Gorgonia and models/ops.
+func gorgoniaEngine(bi *debug.BuildInfo) EngineInfo {
+	lines := []string{toolchainLine(bi)}
+	for _, m := range []string{"gonum.org/v1/gonum", "gorgonia.org/gorgonia", "gorgonia.org/tensor"} {
+		lines = append(lines, m+" "+moduleVersion(bi, m))
+	}
+	lines = append(lines, ops.EngineLines()...)
+	return EngineInfo{
+		Summary: fmt.Sprintf("gorgonia %s, tensor %s, ops %s", moduleVersion(bi, "gorgonia.org/gorgonia"),
+			moduleVersion(bi, "gorgonia.org/tensor"), ops.Engine),
+		Lines: lines,
+	}
+}
+
+// onnxruntimeEngine describes model evaluation through ONNX Runtime.
+func onnxruntimeEngine(bi *debug.BuildInfo) EngineInfo {
+	const m = "github.com/yalue/onnxruntime_go"
+	return EngineInfo{
+		Summary: fmt.Sprintf("onnxruntime_go %s / ORT %s (%s)", moduleVersion(bi, m), ort.LibVersion, ort.CPUClass()),
+		Lines:   append([]string{toolchainLine(bi), m + " " + moduleVersion(bi, m)}, ort.KeyLines()...),
+	}
+}
+
+// buildInfo returns the binary's build information, or an empty one.
+func buildInfo() *debug.BuildInfo {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		return bi
+	}
+	return &debug.BuildInfo{}
+}
+
+// toolchainLine names the Go release and the architecture the binary was
+// built for, with its level (GOAMD64=v3 lets the compiler fuse a*b+c into
+// one rounding, for example), which decide the bits of Go's own arithmetic.
+func toolchainLine(bi *debug.BuildInfo) string {
+	line := fmt.Sprintf("go %s %s", runtime.Version(), runtime.GOARCH)
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "GO386", "GOAMD64", "GOARM", "GOARM64", "GOMIPS", "GOMIPS64", "GOPPC64", "GORISCV64", "GOWASM":
+			line += " " + s.Key + "=" + s.Value
+		}
+	}
+	return line
+}
+
+// moduleVersion returns the version of module path that the binary was
+// built with ("v1.2.3", or "v1.2.3 => other/path v1.2.4" for a replaced
+// module). Binaries that record no modules, as test binaries, give
+// "(not recorded)".
+func moduleVersion(bi *debug.BuildInfo, path string) string {
+	for _, d := range bi.Deps {
+		if d.Path != path {
+			continue
+		}
+		if r := d.Replace; r != nil {
+			return strings.TrimSpace(fmt.Sprintf("%s => %s %s", d.Version, r.Path, r.Version))
+		}
+		return d.Version
+	}
+	return "(not recorded)"
+}
+
+// engineInfo returns the description of engine name.
+func engineInfo(name string) (EngineInfo, error) {
+	describe, ok := Engines[name]
 	if !ok {
-		known := make([]string, 0, len(EngineVersions))
-		for k := range EngineVersions {
+		known := make([]string, 0, len(Engines))
+		for k := range Engines {
 			known = append(known, k)
 		}
 		sort.Strings(known)
-		return "", fmt.Errorf("unknown engine %q (known engines: %s; add it to runner.EngineVersions)", name, strings.Join(known, ", "))
+		return EngineInfo{}, fmt.Errorf("unknown engine %q (known engines: %s; add it to runner.Engines)", name, strings.Join(known, ", "))
 	}
-	return v, nil
+	return describe(), nil
 }
 
 // EngineError is the error of Run when an engine that stages to be

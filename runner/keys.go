@@ -30,8 +30,10 @@ type NodeKey struct {
 //	                                  path parameter contributes its base name
 //	input PORT INDEX OUTPUT KEY       one per connection, ports sorted
 //	file DIGEST BASENAME              one per file the node reads, sorted
-//	engine NAME VERSION               one per engine of the kind
-//	device NAME DEVICE                after it, when the engine runs on a
+//	engine NAME FACET VALUE           one per line of each engine of the
+//	                                  kind (EngineInfo.Lines): toolchain,
+//	                                  modules, BLAS core, instruction set
+//	device NAME DEVICE                after them, when the engine runs on a
 //	                                  device other than its default
 //
 // Paths never enter a key, only file names and contents, so moving the
@@ -97,11 +99,13 @@ func nodeKey(n *experiment.Node, keys map[*experiment.Node]NodeKey, d *cache.Dig
 		b.Add("%s", f)
 	}
 	for _, e := range n.Kind.Engine {
-		v, err := engineVersion(e)
+		info, err := engineInfo(e)
 		if err != nil {
 			return NodeKey{}, err
 		}
-		b.Add("engine %s %s", e, v)
+		for _, l := range info.Lines {
+			b.Add("engine %s %s", e, l)
+		}
 		if dev := devices[e]; dev != "" {
 			b.Add("device %s %s", e, dev)
 		}

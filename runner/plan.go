@@ -96,9 +96,9 @@ func (r *run) missing(n *experiment.Node, key string, err error) string {
 	return "key changed"
 }
 
-// keyLines splits key lines by what they describe: "kind", "engine NAME",
-// "device NAME", "param NAME", "input PORT INDEX", "file BASENAME", mapped
-// to the rest.
+// keyLines splits key lines by what they describe: "kind", "engine NAME
+// FACET", "device NAME", "param NAME", "input PORT INDEX", "file BASENAME",
+// mapped to the rest.
 func keyLines(lines []string) map[string]string {
 	m := map[string]string{}
 	for i, l := range lines {
@@ -114,9 +114,13 @@ func keyLines(lines []string) map[string]string {
 		switch f[0] {
 		case "kind":
 			m["kind"] = f[1]
-		case "param", "engine", "device":
+		case "param", "device":
 			name, val, _ := strings.Cut(f[1], " ")
 			m[f[0]+" "+name] = val
+		case "engine":
+			name, rest, _ := strings.Cut(f[1], " ")
+			facet, val, _ := strings.Cut(rest, " ")
+			m["engine "+name+" "+facet] = val
 		case "input":
 			g := strings.SplitN(f[1], " ", 3)
 			if len(g) == 3 {

@@ -569,7 +569,7 @@ func (r *run) produce(ctx context.Context, n *experiment.Node, key string, log z
 		if m.Engines == nil {
 			m.Engines = map[string]string{}
 		}
-		m.Engines[eng] = EngineVersions[eng]
+		m.Engines[eng] = Engines[eng]().Summary
 		if r.opts.Placement == nil {
 			continue
 		}

@@ -134,7 +134,7 @@ func bnForward[T float](bn *bnState, in []*tensor.Dense, out *buffer) *tensor.De
 	bn.mean = resize(bn.mean, c)
 	bn.invStd = resize(bn.invStd, c)
 	cnt := float64(n * plane)
-	parallel(c, func(_, lo, hi int) {
+	parallel(c, func(lo, hi int) {
 		for ci := lo; ci < hi; ci++ {
 			var mean, variance float64
 			if bn.training {
@@ -165,7 +165,7 @@ func bnBackward[T float](bn *bnState, in []*tensor.Dense, out *buffer) *tensor.D
 	bn.dgamma = resize(bn.dgamma, c)
 	bn.dbeta = resize(bn.dbeta, c)
 	cnt := float64(n * plane)
-	parallel(c, func(_, lo, hi int) {
+	parallel(c, func(lo, hi int) {
 		for ci := lo; ci < hi; ci++ {
 			o := ci * plane
 			bn.dbeta[ci], bn.dgamma[ci] = channelBackward(x[o:], dy[o:], dx[o:], n, c*plane, plane,

@@ -70,7 +70,7 @@ func concat[T float](out *buffer, in []*tensor.Dense) *tensor.Dense {
 		c += x.Shape()[1]
 	}
 	dst := take[T](out, n*c*plane)
-	parallel(n, func(_, lo, hi int) {
+	parallel(n, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			at := i * c * plane
 			for _, x := range in {

@@ -104,7 +104,7 @@ func col2im[T float](g geom, col, x []T) {
 // convForward computes y = conv(x, w) + b; b may be nil.
 func convForward[T float](g geom, x, w, b, y []T) {
 	in, out, hw := g.c*g.h*g.w, g.o*g.ho*g.wo, g.ho*g.wo
-	parallel(g.n, func(_, lo, hi int) {
+	parallel(g.n, func(lo, hi int) {
 		sb := getScratch()
 		defer putScratch(sb)
 		col := take[T](sb, g.ckk()*hw)
@@ -128,7 +128,7 @@ func convForward[T float](g geom, x, w, b, y []T) {
 // transposed convolution of dy with w, plus b (nil for none) per channel of dx.
 func convBackData[T float](g geom, dy, w, b, dx []T) {
 	in, out, hw := g.c*g.h*g.w, g.o*g.ho*g.wo, g.ho*g.wo
-	parallel(g.n, func(_, lo, hi int) {
+	parallel(g.n, func(lo, hi int) {
 		sb := getScratch()
 		defer putScratch(sb)
 		col := take[T](sb, g.ckk()*hw)
@@ -152,20 +152,16 @@ func convBackData[T float](g geom, dy, w, b, dx []T) {
 	})
 }
 
-// convBackWeight computes dw = ∂conv(x, w)/∂w applied to dy.
+// convBackWeight computes dw = ∂conv(x, w)/∂w applied to dy: the sum over
+// the samples of dy_i·col_iᵀ, taken over fixed chunks of samples
+// (weightChunk) whose sums are added in order, so that dw does not depend
+// on the number of workers.
 func convBackWeight[T float](g geom, x, dy, dw []T) {
 	in, out, hw := g.c*g.h*g.w, g.o*g.ho*g.wo, g.ho*g.wo
-	nw := workers(g.n)
-	partial := make([]*buffer, nw)
-	parallel(g.n, func(wk, lo, hi int) {
+	sumChunks(g.n, g.weightChunk(), dw, func(lo, hi int, acc []T) {
 		sb := getScratch()
 		defer putScratch(sb)
 		col := take[T](sb, g.ckk()*hw)
-		acc := dw
-		if wk > 0 {
-			partial[wk] = getScratch()
-			acc = take[T](partial[wk], len(dw))
-		}
 		for i := lo; i < hi; i++ {
 			beta := T(1)
 			if i == lo {
@@ -175,21 +171,20 @@ func convBackWeight[T float](g geom, x, dy, dw []T) {
 			gemm(false, true, g.o, g.ckk(), hw, 1, dy[i*out:(i+1)*out], hw, col, hw, beta, acc, g.ckk())
 		}
 	})
-	if g.n == 0 {
-		clear(dw)
-	}
-	for wk := 1; wk < nw; wk++ {
-		p := take[T](partial[wk], len(dw))
-		for j, v := range p {
-			dw[j] += v
-		}
-		putScratch(partial[wk])
-	}
+}
+
+// weightChunk is the number of samples whose weight gradients convBackWeight
+// sums in one chunk: enough that a chunk's products (ho·wo per weight and
+// sample, 2048 or more per chunk) far outweigh adding its sum to the
+// others, at most a sixteenth of the batch so that up to sixteen workers
+// share the chunks. It depends on the geometry only.
+func (g geom) weightChunk() int {
+	return max(1, min(ceilDiv(2048, g.ho*g.wo), g.n/16))
 }
 
 // channelSums sets s[c] to the sum of x (n, c, plane) over n and plane.
 func channelSums[T float](x []T, n, c, plane int, s []T) {
-	parallel(c, func(_, lo, hi int) {
+	parallel(c, func(lo, hi int) {
 		for ci := lo; ci < hi; ci++ {
 			var acc float64
 			for i := 0; i < n; i++ {

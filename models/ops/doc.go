@@ -17,6 +17,14 @@
 //     runs again (read it with G.Read, or copy it). A graph must not run
 //     concurrently with itself; distinct graphs share nothing but a locked
 //     pool of scratch buffers.
+//   - Results do not depend on the number of workers (GOMAXPROCS): to the
+//     bit, the same inputs give the same outputs and gradients with one
+//     goroutine or sixteen. Kernels split work over goroutines only where
+//     each output value is computed by one of them (samples, channels,
+//     elements). The one sum across samples, a convolution's weight
+//     gradient, is taken over chunks of samples fixed by the shapes, whose
+//     sums are added in chunk order (sumChunks). gonum's sgemm splits only
+//     its output over goroutines, and OpenBLAS runs single-threaded.
 //
 // # Engines
 //
@@ -26,5 +34,8 @@
 // float32 batch-norm, GELU, im2col and col2im loops as C (native.h) compiled
 // for AVX-512, AVX2 or SSE2, whichever the CPU has. Engine reports which
 // build this is. Both builds compute the same numbers up to float32 rounding;
-// the tests compare them.
+// the tests compare them. The bits themselves differ between the builds, and
+// with OpenBLAS between the cores it picks for a CPU (or that
+// OPENBLAS_CORETYPE forces) and between the clones of the native kernels
+// the CPU runs: EngineLines names all of these, for cache keys.
 package ops

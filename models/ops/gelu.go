@@ -60,14 +60,14 @@ func geluGradOp(dims int) *op {
 func mapInto[T float](out *buffer, x *tensor.Dense, f func(dst, src []T)) *tensor.Dense {
 	src := data[T](x)
 	dst := take[T](out, len(src))
-	parallel(len(src), func(_, lo, hi int) { f(dst[lo:hi], src[lo:hi]) })
+	parallel(len(src), func(lo, hi int) { f(dst[lo:hi], src[lo:hi]) })
 	return dense(dst, x.Shape()...)
 }
 
 func geluGradInto[T float](out *buffer, x, dy *tensor.Dense) *tensor.Dense {
 	xs, gs := data[T](x), data[T](dy)
 	dst := take[T](out, len(xs))
-	parallel(len(xs), func(_, lo, hi int) {
+	parallel(len(xs), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			dst[i] = gs[i] * geluPrime(xs[i])
 		}

@@ -8,11 +8,28 @@ package ops
 */
 import "C"
 
-import "unsafe"
+import (
+	"fmt"
+	"os"
+	"unsafe"
+)
 
 // Engine names the engine the kernels were built for: "pure-go" (gonum's
 // BLAS and Go loops) by default, "openblas" with the build tag openblas.
 const Engine = "openblas"
+
+// engineDetails are the lines EngineLines adds for this build: OpenBLAS's
+// configuration, the core whose kernels it picked for this CPU (or that
+// OPENBLAS_CORETYPE forced) and the block factor OPENBLAS_BLOCK_FACTOR
+// scales its blocking by, all of which change how a product is summed;
+// then the native kernels.
+func engineDetails() []string {
+	blas := fmt.Sprintf("blas %s, core %s", C.GoString(C.openblas_get_config()), C.GoString(C.openblas_get_corename()))
+	if f := os.Getenv("OPENBLAS_BLOCK_FACTOR"); f != "" {
+		blas += ", OPENBLAS_BLOCK_FACTOR=" + f
+	}
+	return []string{blas, nativeLine()}
+}
 
 func init() {
 	// The kernels split work over goroutines themselves; OpenBLAS threads

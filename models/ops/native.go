@@ -8,12 +8,26 @@ package ops
 */
 import "C"
 
-import "unsafe"
+import (
+	"fmt"
+	"unsafe"
+)
 
 // nativeKernels reports whether the float32 batch-norm, GELU, im2col and
 // col2im kernels run as C compiled for the machine's vector units (build tag
 // openblas).
 const nativeKernels = true
+
+// nativeLine describes the native kernels for EngineLines: the compiler
+// that built them, the flags the build added (CGO_CFLAGS) and the clone
+// this CPU runs, which decides the order of their vectorised sums.
+func nativeLine() string {
+	cc := C.GoString(C.native_compiler())
+	if f := buildSetting("CGO_CFLAGS"); f != "" {
+		cc += " CGO_CFLAGS=" + f
+	}
+	return fmt.Sprintf("native kernels %s, %s clone", cc, C.GoString(C.native_clone()))
+}
 
 func nativeStats(x []float32, n, stride, plane int) (mean, variance float64) {
 	var m, v C.double

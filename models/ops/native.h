@@ -9,6 +9,25 @@
 // Each kernel is compiled three times; the loader picks the widest the CPU has.
 #define DIFFLAB_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
+// native_clone names the clone of the kernels that runs on this CPU, chosen
+// as the target_clones resolver chooses: the first of avx512f and avx2 the
+// CPU (and the operating system) supports, else the default x86-64 one.
+static const char *native_clone(void) {
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx512f")) return "avx512f";
+	if (__builtin_cpu_supports("avx2")) return "avx2";
+	return "default (x86-64)";
+}
+
+// native_compiler names the compiler that built the kernels.
+static const char *native_compiler(void) {
+#if defined(__clang__)
+	return "clang " __clang_version__;
+#else
+	return "gcc " __VERSION__;
+#endif
+}
+
 // select_f is c ? a : b written with bit masks, so that the loops using it
 // vectorise without -ffast-math.
 static inline float select_f(int c, float a, float b) {

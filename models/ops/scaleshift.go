@@ -118,7 +118,7 @@ func scaleShift[T float](out *buffer, x, scale, shift *tensor.Dense) *tensor.Den
 	if shift != nil {
 		sh = data[T](shift)
 	}
-	parallel(s[0]*s[1], func(_, lo, hi int) {
+	parallel(s[0]*s[1], func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			a, b := T(1), T(0)
 			if sc != nil {
@@ -164,7 +164,7 @@ func planeDot[T float](out *buffer, in []*tensor.Dense) *tensor.Dense {
 		b = data[T](in[1])
 	}
 	dst := take[T](out, s[0]*s[1])
-	parallel(len(dst), func(_, lo, hi int) {
+	parallel(len(dst), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			var acc float64
 			if b == nil {

@@ -17,7 +17,9 @@
 // In order: the environment variable DIFFLAB_ORT_LIB; .difflab/lib/libonnxruntime.so.1
 // in the working directory or any of its parents; lib/libonnxruntime.so.1 next to
 // the directory holding the running binary (.difflab/bin/difflab finds
-// .difflab/lib). `just setup` puts the library there.
+// .difflab/lib). `just setup` puts the library there. Init accepts only
+// that library, ONNX Runtime LibVersion with the SHA-256 LibSHA256, which
+// cache keys name (KeyLines).
 //
 // # Threads
 //
@@ -38,8 +40,11 @@
 package ort
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -59,12 +64,29 @@ const ThreadsEnv = "DIFFLAB_ORT_THREADS"
 // LibName is the file name of the ONNX Runtime shared library.
 const LibName = "libonnxruntime.so.1"
 
+// The ONNX Runtime library difflab runs is the one scripts/setup.sh
+// installs: LibName of the npm package onnxruntime-node@LibVersion, whose
+// file has the SHA-256 LibSHA256 (the script pins the same two values).
+// Cache keys name these two (see KeyLines), so that they can be computed
+// before the library is loaded, and where it is missing (plan, gc and run
+// of cached stages work without it); Init refuses any other library, so a
+// stage never computes under a key that names another library than the one
+// it ran.
+const (
+	LibVersion = "1.30.0"
+	LibSHA256  = "ffb75a925ba05e47b235bb66e3e3911714a80b328a9c9425539feb204aa32a23"
+)
+
 // ErrNoLibrary is wrapped by the error Init returns when the shared library
 // cannot be found.
 var ErrNoLibrary = errors.New("ort: ONNX Runtime library not found")
 
+// ErrWrongLibrary is wrapped by the error Init returns when the library
+// found is not the one of LibVersion and LibSHA256.
+var ErrWrongLibrary = errors.New("ort: not the ONNX Runtime library difflab runs")
+
 const howToGet = "fix: run `npx --yes rust-just@1.57.0 setup` (or scripts/setup.sh), or fetch it by hand: " +
-	"`cd /tmp && npm pack onnxruntime-node@1.30.0 && tar xzf onnxruntime-node-1.30.0.tgz` and copy " +
+	"`cd /tmp && npm pack onnxruntime-node@" + LibVersion + " && tar xzf onnxruntime-node-" + LibVersion + ".tgz` and copy " +
 	"package/bin/napi-v6/linux/x64/" + LibName + " to .difflab/lib/ (or point " + LibEnv + " at it)"
 
 // LibraryPath returns the path of the ONNX Runtime shared library, searching
@@ -114,20 +136,57 @@ var (
 	libPath  string
 )
 
-// Init locates the shared library and initialises ONNX Runtime. Only the
-// first call does the work; later calls return its result.
+// Init locates the shared library, checks that it is the one of
+// LibSHA256, initialises ONNX Runtime and checks that it reports
+// LibVersion. Only the first call does the work; later calls return its
+// result.
 func Init() error {
 	initOnce.Do(func() {
 		libPath, initErr = LibraryPath()
 		if initErr != nil {
 			return
 		}
+		if initErr = checkLibrary(libPath); initErr != nil {
+			return
+		}
 		onnx.SetSharedLibraryPath(libPath)
 		if err := onnx.InitializeEnvironment(onnx.WithLogLevelError()); err != nil {
-			initErr = fmt.Errorf("ort: initialising ONNX Runtime from %s: %w (is it ONNX Runtime 1.30's %s? %s)", libPath, err, LibName, howToGet)
+			initErr = fmt.Errorf("ort: initialising ONNX Runtime from %s: %w (is it ONNX Runtime %s's %s? %s)", libPath, err, LibVersion, LibName, howToGet)
+			return
+		}
+		if v := onnx.GetVersion(); v != LibVersion {
+			initErr = fmt.Errorf("%w: %s reports version %s, want %s; %s", ErrWrongLibrary, libPath, v, LibVersion, howToGet)
 		}
 	})
 	return initErr
+}
+
+// checkLibrary checks that the file at path has the SHA-256 LibSHA256.
+func checkLibrary(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("%w: %v; %s", ErrNoLibrary, err, howToGet)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return fmt.Errorf("ort: reading %s: %w", path, err)
+	}
+	if sum := hex.EncodeToString(h.Sum(nil)); sum != LibSHA256 {
+		return fmt.Errorf("%w: %s has SHA-256 %s, want %s (ONNX Runtime %s); %s", ErrWrongLibrary, path, sum, LibSHA256, LibVersion, howToGet)
+	}
+	return nil
+}
+
+// KeyLines describes, for cache keys, what besides a model and its inputs
+// decides the bits ONNX Runtime computes here: the library (LibVersion and
+// LibSHA256, which Init enforces) and the class of kernels it runs on this
+// CPU (CPUClass). They need no library: see LibVersion.
+func KeyLines() []string {
+	return []string{
+		fmt.Sprintf("library ONNX Runtime %s, %s sha256 %s", LibVersion, LibName, LibSHA256),
+		"cpu " + CPUClass(),
+	}
 }
 
 // Version returns the version of the loaded ONNX Runtime library, such as

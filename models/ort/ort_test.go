@@ -295,3 +295,14 @@ func TestGPUMatchesCPU(t *testing.T) {
 	}
 	t.Logf("%s: largest difference to the CPU %.2g", where, worst)
 }
+
+func TestInitChecksTheLibrary(t *testing.T) {
+	if err := ort.Init(); errors.Is(err, ort.ErrNoLibrary) {
+		t.Skipf("ONNX Runtime not installed: %v", err)
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := ort.Version(); err != nil || v != ort.LibVersion {
+		t.Fatalf("Version() = %q, %v; want %s", v, err, ort.LibVersion)
+	}
+}

@@ -3,8 +3,10 @@ package train
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -332,5 +334,28 @@ func TestOptionsCheck(t *testing.T) {
 		if err := o.Check(data); err == nil {
 			t.Errorf("%s: no error", name)
 		}
+	}
+}
+
+// TestWeightsIndependentOfWorkers trains with 1, 2 and 4 workers per
+// operation and wants the same weights, moments and losses to the bit.
+func TestWeightsIndependentOfWorkers(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	data := blobs(40)
+	opt := tinyOptions(unet.TimeClass)
+	opt.Epochs, opt.Batch, opt.Clip = 1, 20, 0.5
+	task := Flow{Classes: 4, PUncond: 0.1}
+	var want *Checkpoint
+	for _, w := range []int{1, 2, 4} {
+		runtime.GOMAXPROCS(w)
+		ck, err := Train(context.Background(), opt, data, task, nil, Hooks{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want == nil {
+			want = ck
+			continue
+		}
+		same(t, fmt.Sprintf("%d workers", w), want, ck)
 	}
 }

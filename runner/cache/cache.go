@@ -122,7 +122,8 @@ type Manifest struct {
 	Start    time.Time `json:"start"`
 	End      time.Time `json:"end"`
 	Seconds  float64   `json:"seconds"`
-	// Engines maps each engine the kind uses to its version.
+	// Engines maps each engine the kind uses to a short description of it
+	// (versions, BLAS, instruction set); KeyLines hold the details.
 	Engines map[string]string `json:"engines,omitempty"`
 	// Devices maps engines to where they ran, such as "cpu" or
 	// "webgpu: NVIDIA H100 80GB HBM3, Vulkan 1.4.312".

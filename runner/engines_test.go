@@ -1,0 +1,97 @@
+package runner
+
+import (
+	"bytes"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"testing"
+
+	"difflab/models/ops"
+	"difflab/models/ort"
+	"difflab/runner/cache"
+	"difflab/stages"
+)
+
+// fakeBuild is build information as `go build` records it.
+var fakeBuild = &debug.BuildInfo{
+	Deps: []*debug.Module{
+		{Path: "gonum.org/v1/gonum", Version: "v0.17.0"},
+		{Path: "gorgonia.org/gorgonia", Version: "v0.9.18"},
+		{Path: "gorgonia.org/tensor", Version: "v0.9.24", Replace: &debug.Module{Path: "example.org/tensor", Version: "v0.9.25"}},
+		{Path: "github.com/yalue/onnxruntime_go", Version: "v1.27.0"},
+	},
+	Settings: []debug.BuildSetting{{Key: "GOARCH", Value: "amd64"}, {Key: "GOAMD64", Value: "v3"}, {Key: "CGO_ENABLED", Value: "1"}},
+}
+
+func TestEnginesComeFromTheBuild(t *testing.T) {
+	toolchain := "go " + runtime.Version() + " " + runtime.GOARCH + " GOAMD64=v3"
+	g := gorgoniaEngine(fakeBuild)
+	want := append([]string{toolchain, "gonum.org/v1/gonum v0.17.0", "gorgonia.org/gorgonia v0.9.18",
+		"gorgonia.org/tensor v0.9.24 => example.org/tensor v0.9.25"}, ops.EngineLines()...)
+	if !slices.Equal(g.Lines, want) {
+		t.Errorf("gorgonia lines\n%q\nwant\n%q", g.Lines, want)
+	}
+	if s := "gorgonia v0.9.18, tensor v0.9.24 => example.org/tensor v0.9.25, ops " + ops.Engine; g.Summary != s {
+		t.Errorf("gorgonia summary %q, want %q", g.Summary, s)
+	}
+	o := onnxruntimeEngine(fakeBuild)
+	want = append([]string{toolchain, "github.com/yalue/onnxruntime_go v1.27.0"}, ort.KeyLines()...)
+	if !slices.Equal(o.Lines, want) {
+		t.Errorf("onnxruntime lines\n%q\nwant\n%q", o.Lines, want)
+	}
+	if !strings.Contains(o.Summary, "ORT "+ort.LibVersion) {
+		t.Errorf("onnxruntime summary %q lacks the library's version", o.Summary)
+	}
+
+	// Test binaries record no modules.
+	if bi := buildInfo(); len(bi.Deps) == 0 {
+		if v := moduleVersion(bi, "gorgonia.org/gorgonia"); v != "(not recorded)" {
+			t.Errorf("a binary without modules: gorgonia %q", v)
+		}
+	}
+}
+
+func TestKeysHoldEveryEngineLine(t *testing.T) {
+	b := newGraph("e.yaml")
+	b.add("x", "test.engine", stages.Params{"value": 1.0})
+	keys, err := Keys(b.g, cache.NewDigester(""), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, l := range keys[b.g.Nodes[0]].Lines {
+		if strings.HasPrefix(l, "engine ") {
+			lines = append(lines, l)
+		}
+	}
+	var want []string
+	for _, l := range Engines["onnxruntime"]().Lines {
+		want = append(want, "engine onnxruntime "+l)
+	}
+	if !slices.Equal(lines, want) {
+		t.Fatalf("engine lines\n%q\nwant\n%q", lines, want)
+	}
+	var out bytes.Buffer
+	ExplainKeys(&out, b.g, keys)
+	if !strings.Contains(out.String(), "\tengine onnxruntime cpu "+ort.CPUClass()+"\n") {
+		t.Errorf("explanation lacks the CPU class:\n%s", out.String())
+	}
+}
+
+func TestDiffKeyLinesNamesTheEngineFacet(t *testing.T) {
+	old := []string{cache.FormatVersion, "kind train.flow 1", "engine gorgonia ops openblas",
+		"engine gorgonia blas OpenBLAS 0.3.21 DYNAMIC_ARCH Zen, core Zen", "engine gorgonia gorgonia.org/gorgonia v0.9.18"}
+	now := []string{cache.FormatVersion, "kind train.flow 1", "engine gorgonia ops openblas",
+		"engine gorgonia blas OpenBLAS 0.3.21 DYNAMIC_ARCH Haswell, core Haswell", "engine gorgonia gorgonia.org/gorgonia v0.9.18",
+		"engine gorgonia native kernels gcc 12.2.0, avx2 clone"}
+	b := newGraph("d.yaml")
+	b.add("x", "test.engine", stages.Params{"value": 1.0})
+	got := strings.Join(DiffKeyLines(old, now, b.g.Nodes[0]), "; ")
+	want := "engine gorgonia blas: OpenBLAS 0.3.21 DYNAMIC_ARCH Zen, core Zen -> OpenBLAS 0.3.21 DYNAMIC_ARCH Haswell, core Haswell; " +
+		"engine gorgonia native: none -> kernels gcc 12.2.0, avx2 clone"
+	if got != want {
+		t.Fatalf("diff\n%s\nwant\n%s", got, want)
+	}
+}
