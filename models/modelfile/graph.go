@@ -34,9 +34,9 @@ func MatchGraph(dir string, d *Description) (*Description, error) {
 //     condition a float32 (B, embedding_shape...) embedding or (B, size)
 //     class vector.
 //
-// Every input and the output are also checked against model.json's element
-// types, ranks and sizes where the graph gives them. An error names the
-// graph and model.json and says what to set.
+// Every input is also checked against model.json's element type and rank,
+// and the output against its element type, rank and sizes, where the graph
+// gives them. An error names the graph and model.json and says what to set.
 func Bind(dir string, d *Description, inputs, outputs []ort.Info) (*Description, error) {
 	onnxPath, jsonPath := filepath.Join(dir, d.ONNX), filepath.Join(dir, FileName)
 	fail := func(problem, fix string, args ...any) error {
@@ -140,7 +140,7 @@ func bindInputs(roles []*inputRole, inputs []ort.Info, fail func(string, string,
 			rest = append(rest, in)
 		}
 	}
-	setAll := "set inputs.sample, inputs.timestep and inputs.condition in MODEL_JSON to the graph's input names (an absent one: \"\")"
+	setAll := "set inputs.sample, inputs.timestep and inputs.condition in MODEL_JSON to the graph's input names"
 	switch {
 	case len(rest) > len(open):
 		var extra []string

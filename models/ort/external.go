@@ -79,7 +79,7 @@ func modelDigest(path string) (string, error) {
 // ONNX Runtime library and without loading tensor data. Initializers the
 // graph also lists as inputs (older exports do) are left out of inputs.
 // DType is the element type in lower case ("float32", "int64", "float16",
-// ...), empty for values that are not tensors; Shape holds -1 for dynamic
+// "double", ...), empty for values that are not tensors; Shape holds -1 for dynamic
 // dimensions and is nil when the graph gives no shape.
 func GraphInfo(path string) (inputs, outputs []Info, err error) {
 	abs, err := filepath.Abs(path)
