@@ -101,3 +101,29 @@ func TestModelsDifferingInExternalWeights(t *testing.T) {
 }
 
 func abs32(v float32) float32 { return max(v, -v) }
+
+// TestModelTheGraphContradictsStopsThePlan: a model.json whose image size
+// the graph contradicts is an error of plan and run before anything runs,
+// naming both files.
+func TestModelTheGraphContradictsStopsThePlan(t *testing.T) {
+	w := newWS(t, map[string]string{"two.yaml": twoModelsYAML})
+	writeScaleModel(t, filepath.Join(w.dir, "models", "a"), []float32{1, 2})
+	b := writeScaleModel(t, filepath.Join(w.dir, "models", "b"), []float32{3, 4})
+	d, err := modelfile.Read(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Image.Width = 3 // the graph's images are 2 wide
+	if err := modelfile.Write(b, d); err != nil {
+		t.Fatal(err)
+	}
+	want := filepath.Join(b, "model.onnx") + " does not match " + filepath.Join(b, "model.json")
+	for _, cmd := range []string{"plan", "run"} {
+		if code, _, errs := w.do(cmd, w.exp); code != exitValidation || !strings.Contains(errs, want) {
+			t.Errorf("%s: exit %d\n%s", cmd, code, errs)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(w.results, "two")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a stage ran: %v", err)
+	}
+}

@@ -9,7 +9,8 @@
 //	model.onnx                 the stage I UNet: sample (B, 3, 64, 64) float32 in [-1, 1],
 //	                           timestep (B) int64 in 0..999, encoder_hidden_states
 //	                           (B, 77, 4096) float32 -> noise_pred (B, 6, 64, 64): the noise
-//	                           estimate, then the learned variance v in [-1, 1]
+//	                           estimate, then the learned variance v in [-1, 1] (the only
+//	                           output may have another name: see modelfile.Bind)
 //	prompt_embeds.safetensors  one (1, 77, 4096) T5 embedding per prompt, named by the
 //	                           prompt's text; the empty prompt under modelfile.UnconditionalKey
 //

@@ -97,8 +97,9 @@ type Timestep struct {
 	Shape string  `json:"shape"`
 }
 
-// Output describes the graph's first output: Channels prediction channels,
-// followed by Channels variance channels when Variance is "learned_range".
+// Output describes the graph output holding the prediction (see Bind):
+// Channels prediction channels, followed by Channels variance channels when
+// Variance is "learned_range".
 type Output struct {
 	Name     string `json:"name"`
 	Channels int    `json:"channels"`

@@ -268,12 +268,27 @@ func TestPredictEmbeddingsIntTimestepAndVariance(t *testing.T) {
 	}
 }
 
-func TestSessionMismatchIsReported(t *testing.T) {
+// TestSessionBindsNamesTheGraphDecides runs models whose model.json names
+// differ from the graph's where the graph leaves no doubt, and reports a
+// mismatch it cannot resolve, naming model.json and the fix.
+func TestSessionBindsNamesTheGraphDecides(t *testing.T) {
 	d := validDesc()
+	want, err := testModel(t, d, 1, false, false).Predict(batch(1, 1, 4, 3), []float64{2}, [][]float32{{0, 1, 0}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	m := testModel(t, d, 1, false, false)
 	m.Desc.Inputs.Condition = "cond" // the graph calls it "c"
-	if _, err := m.Predict(batch(1, 1, 4, 3), []float64{0}, [][]float32{{0, 0, 0}}); err == nil || !strings.Contains(err.Error(), `input "c"`) {
-		t.Errorf("got %v", err)
+	m.Desc.Output.Name = "pred"      // and its only output "u"
+	got, err := m.Predict(batch(1, 1, 4, 3), []float64{2}, [][]float32{{0, 1, 0}})
+	if err != nil || !slices.Equal(got.Out.Data, want.Out.Data) {
+		t.Fatalf("renamed condition and output: %v, %v; want %v", got, err, want.Out.Data)
+	}
+	m = testModel(t, d, 1, false, false)
+	m.Desc.Timestep.DType = "int64" // the graph's t is float32
+	_, err = m.Predict(batch(1, 1, 4, 3), []float64{0}, [][]float32{{0, 0, 0}})
+	if err == nil || !strings.Contains(err.Error(), `field "inputs.timestep" names graph input "t" float32 (?, 1)`) || !strings.Contains(err.Error(), filepath.Join(m.Dir, "model.json")) {
+		t.Errorf("int64 timestep for a float32 input: %v", err)
 	}
 }
 
@@ -328,5 +343,42 @@ func TestFilesListsWhatTheModelReads(t *testing.T) {
 	}
 	if err != nil || !slices.Equal(files, want) {
 		t.Fatalf("Files = %v, %v; want %v", files, err, want)
+	}
+}
+
+// TestBindReadsTheContractFromTheGraph binds an embedding model's names to
+// graphs that name things their own way.
+func TestBindReadsTheContractFromTheGraph(t *testing.T) {
+	d := validDesc()
+	d.Inputs = modelfile.Inputs{Sample: "sample", Timestep: "timestep", Condition: "encoder_hidden_states"}
+	d.Timestep = modelfile.Timestep{DType: "int64", Scale: 1, Shape: "b"}
+	d.Condition = modelfile.Condition{Kind: modelfile.ConditionEmbedding, Embeddings: "e.safetensors", EmbeddingShape: []int{2, 3}}
+	d.Output.Name = "noise_pred"
+	in := func(name string, dt ort.DType, shape ...int64) ort.Info {
+		return ort.Info{Name: name, DType: dt, Shape: shape}
+	}
+	out := []ort.Info{in("out_sample", ort.Float32, -1, 1, 4, 3)}
+	graph := []ort.Info{in("t", ort.Int64, -1), in("emb", ort.Float32, -1, 2, 3), in("x", ort.Float32, -1, 1, 4, 3)}
+	b, err := modelfile.Bind("/m", d, graph, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (modelfile.Inputs{Sample: "x", Timestep: "t", Condition: "emb"}); b.Inputs != want || b.Output.Name != "out_sample" || d.Output.Name != "noise_pred" {
+		t.Errorf("bound %+v, output %q (description's now %q)", b.Inputs, b.Output.Name, d.Output.Name)
+	}
+	for _, c := range []struct {
+		inputs, outputs []ort.Info
+		want            string
+	}{
+		{graph, append(out, in("extra", ort.Float32, -1, 1, 4, 3)),
+			`several outputs: "out_sample" float32 (?, 1, 4, 3), "extra" float32 (?, 1, 4, 3) (fix: set output.name in /m/model.json to the output that holds the prediction, one of "out_sample", "extra")`},
+		{[]ort.Info{in("a", ort.Float32), in("b", ort.Float32), graph[0]}, out, "several assignments of them fit"},
+		{graph[:2], out, `inputs.condition "encoder_hidden_states": no such graph input (graph inputs: "t" int64 (?), "emb" float32 (?, 2, 3))`},
+		{append(graph, in("mask", ort.Float32, -1, 1, 4, 3)), out, `the graph has 4 inputs, model.json names 3`},
+		{graph, []ort.Info{in("y", ort.Float32, -1, 2, 4, 3)}, `graph output "y" float32 (?, 2, 4, 3) is not a float32 batch of shape (B, 1, 4, 3)`},
+	} {
+		if _, err := modelfile.Bind("/m", d, c.inputs, c.outputs); err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "/m/model.onnx does not match /m/model.json") {
+			t.Errorf("inputs %v, outputs %v: %v; want %q", c.inputs, c.outputs, err, c.want)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 
@@ -29,6 +30,8 @@ type Model struct {
 	sessOnce sync.Once
 	sess     *ort.Session
 	sessErr  error
+	// bound is Desc with the names of the session's graph (see Bind).
+	bound *Description
 
 	embOnce sync.Once
 	emb     map[string][]float32
@@ -52,19 +55,19 @@ func DefaultMaxBatch(c, h, w int) int {
 }
 
 // Session returns the model's ONNX Runtime session, creating it (or taking
-// it from the process-wide cache) on first use, and checks that the graph has
-// the inputs and output model.json names.
+// it from the process-wide cache) on first use, and binds model.json to the
+// graph's inputs and output (see Bind): a graph whose names differ from
+// model.json's where the graph leaves no doubt still runs.
 func (m *Model) Session() (*ort.Session, error) {
 	m.sessOnce.Do(func() {
-		path := filepath.Join(m.Dir, m.Desc.ONNX)
-		s, err := ort.Load(path, m.Options)
+		s, err := ort.Load(filepath.Join(m.Dir, m.Desc.ONNX), m.Options)
 		if err != nil {
 			m.sessErr = err
 			return
 		}
-		if err := m.checkGraph(s); err != nil {
+		if m.bound, err = Bind(m.Dir, m.Desc, s.Inputs(), s.Outputs()); err != nil {
 			s.Release()
-			m.sessErr = fmt.Errorf("modelfile: %s does not match %s: %w", path, filepath.Join(m.Dir, FileName), err)
+			m.sessErr = err
 			return
 		}
 		m.sess = s
@@ -82,36 +85,6 @@ func (m *Model) Close() {
 		m.sess = nil
 	}
 	m.sessErr = fmt.Errorf("modelfile: %s: the model was closed", m.Dir)
-}
-
-func (m *Model) checkGraph(s *ort.Session) error {
-	d := m.Desc
-	want := map[string]string{d.Inputs.Sample: "inputs.sample"}
-	if d.Inputs.Timestep != "" {
-		want[d.Inputs.Timestep] = "inputs.timestep"
-	}
-	if d.Inputs.Condition != "" {
-		want[d.Inputs.Condition] = "inputs.condition"
-	}
-	var names []string
-	for _, in := range s.Inputs() {
-		names = append(names, in.Name)
-		field, ok := want[in.Name]
-		if !ok {
-			return fmt.Errorf("the graph has input %q that model.json does not name", in.Name)
-		}
-		delete(want, in.Name)
-		if field == "inputs.timestep" && string(in.DType) != d.Timestep.DType {
-			return fmt.Errorf("graph input %q is %s but field \"timestep.dtype\" is %q", in.Name, in.DType, d.Timestep.DType)
-		}
-	}
-	for name, field := range want {
-		return fmt.Errorf("field %q names input %q, but the graph's inputs are %v", field, name, names)
-	}
-	if outs := s.Outputs(); len(outs) == 0 || outs[0].Name != d.Output.Name {
-		return fmt.Errorf("field \"output.name\" is %q, but the graph's first output is %v", d.Output.Name, s.Outputs())
-	}
-	return nil
 }
 
 // Prediction is a model's output for a batch.
@@ -159,6 +132,7 @@ func (m *Model) Predict(x *artifact.Tensor, t []float64, cond [][]float32) (*Pre
 	if err != nil {
 		return nil, err
 	}
+	names := m.bound
 	per := img.Channels * img.Height * img.Width
 	outC := d.Output.Channels
 	plane := img.Height * img.Width
@@ -173,9 +147,9 @@ func (m *Model) Predict(x *artifact.Tensor, t []float64, cond [][]float32) (*Pre
 	for lo := 0; lo < B; lo += step {
 		hi := min(B, lo+step)
 		n := hi - lo
-		in := []ort.Value{{Name: d.Inputs.Sample, Shape: []int64{int64(n), int64(img.Channels), int64(img.Height), int64(img.Width)}, Float32: x.Data[lo*per : hi*per]}}
+		in := []ort.Value{{Name: names.Inputs.Sample, Shape: []int64{int64(n), int64(img.Channels), int64(img.Height), int64(img.Width)}, Float32: x.Data[lo*per : hi*per]}}
 		if d.Inputs.Timestep != "" {
-			in = append(in, m.timestepValue(t[lo:hi]))
+			in = append(in, m.timestepValue(names.Inputs.Timestep, t[lo:hi]))
 		}
 		if d.Inputs.Condition != "" {
 			flat := make([]float32, 0, n*csize)
@@ -190,13 +164,13 @@ func (m *Model) Predict(x *artifact.Tensor, t []float64, cond [][]float32) (*Pre
 			} else {
 				shape = append(shape, int64(csize))
 			}
-			in = append(in, ort.Value{Name: d.Inputs.Condition, Shape: shape, Float32: flat})
+			in = append(in, ort.Value{Name: names.Inputs.Condition, Shape: shape, Float32: flat})
 		}
 		outs, err := s.Run(in)
 		if err != nil {
 			return nil, err
 		}
-		o := outs[0]
+		o := outs[slices.IndexFunc(outs, func(o ort.Value) bool { return o.Name == names.Output.Name })]
 		wantC := outC
 		if pred.Variance != nil {
 			wantC = 2 * outC
@@ -228,9 +202,10 @@ func (m *Model) PredictPrompts(x *artifact.Tensor, t []float64, prompts []string
 	return m.Predict(x, t, cond)
 }
 
-func (m *Model) timestepValue(t []float64) ort.Value {
+// timestepValue returns the timesteps t as the value of graph input name.
+func (m *Model) timestepValue(name string, t []float64) ort.Value {
 	d := m.Desc
-	v := ort.Value{Name: d.Inputs.Timestep, Shape: []int64{int64(len(t))}}
+	v := ort.Value{Name: name, Shape: []int64{int64(len(t))}}
 	if d.Timestep.Shape == "b1" {
 		v.Shape = append(v.Shape, 1)
 	}

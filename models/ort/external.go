@@ -10,10 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
 	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
@@ -72,6 +74,27 @@ func modelDigest(path string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
+// GraphInfo returns the inputs and outputs of the top-level graph of the
+// ONNX file at path, in the graph's order, read from the file without the
+// ONNX Runtime library and without loading tensor data. Initializers the
+// graph also lists as inputs (older exports do) are left out of inputs.
+// DType is the element type in lower case ("float32", "int64", "float16",
+// "double", ...), empty for values that are not tensors; Shape holds -1 for dynamic
+// dimensions and is nil when the graph gives no shape.
+func GraphInfo(path string) (inputs, outputs []Info, err error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ort: %s: %w", path, err)
+	}
+	scanMu.Lock()
+	defer scanMu.Unlock()
+	sc, err := scanModel(abs)
+	if err != nil {
+		return nil, nil, err
+	}
+	return slices.Clone(sc.inputs), slices.Clone(sc.outputs), nil
+}
+
 // modelScan is what one pass over an ONNX file found.
 type modelScan struct {
 	// digest is the hex SHA-256 of the file.
@@ -79,7 +102,31 @@ type modelScan struct {
 	// external lists the external data locations of its tensors, as
 	// written (relative to the file's folder), sorted and without repeats.
 	external []string
+	// inputs and outputs describe the top-level graph's inputs (without
+	// initializers) and outputs.
+	inputs, outputs []Info
 }
+
+// scanState collects what the walk over one ONNX file finds.
+type scanState struct {
+	// locs holds the external data locations of its tensors.
+	locs map[string]bool
+	// inputs and outputs are the top-level graph's value infos, in order.
+	inputs, outputs []*onnx.ValueInfoProto
+	// initializers holds the names of the top-level graph's initializers.
+	initializers map[string]bool
+}
+
+// Roles of a message in the walk: the model, its top-level graph, one of
+// that graph's initializers, or anything else.
+type scanRole int
+
+const (
+	roleOther scanRole = iota
+	roleModel
+	roleGraph
+	roleInitializer
+)
 
 var (
 	scanMu sync.Mutex
@@ -107,20 +154,56 @@ func scanModel(path string) (modelScan, error) {
 	defer f.Close()
 	h := sha256.New()
 	w := &wireReader{r: bufio.NewReaderSize(io.TeeReader(f, h), 1<<16)}
-	locs := map[string]bool{}
-	if err := w.message(messageTypes().model, -1, locs); err != nil {
+	st := &scanState{locs: map[string]bool{}, initializers: map[string]bool{}}
+	if err := w.message(messageTypes().model, -1, roleModel, st); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			err = errors.New("the file ends in the middle of a field")
 		}
 		return modelScan{}, fmt.Errorf("ort: %s is not an ONNX model: %v (at byte %d)", path, err, w.pos)
 	}
 	s := modelScan{digest: hex.EncodeToString(h.Sum(nil))}
-	for loc := range locs {
+	for loc := range st.locs {
 		s.external = append(s.external, loc)
 	}
 	slices.Sort(s.external)
+	for _, vi := range st.inputs {
+		if !st.initializers[vi.GetName()] {
+			s.inputs = append(s.inputs, valueInfo(vi))
+		}
+	}
+	for _, vi := range st.outputs {
+		s.outputs = append(s.outputs, valueInfo(vi))
+	}
 	scans[stamp] = s
 	return s, nil
+}
+
+// valueInfo describes a graph input or output as an Info.
+func valueInfo(vi *onnx.ValueInfoProto) Info {
+	info := Info{Name: vi.GetName()}
+	tt := vi.GetType().GetTensorType()
+	if tt == nil {
+		return info
+	}
+	switch et := onnx.TensorProto_DataType(tt.GetElemType()); et {
+	case onnx.TensorProto_FLOAT:
+		info.DType = Float32
+	case onnx.TensorProto_INT64:
+		info.DType = Int64
+	default:
+		info.DType = DType(strings.ToLower(et.String()))
+	}
+	if shape := tt.GetShape(); shape != nil {
+		info.Shape = make([]int64, 0, len(shape.GetDim()))
+		for _, d := range shape.GetDim() {
+			if v, ok := d.GetValue().(*onnx.TensorShapeProto_Dimension_DimValue); ok {
+				info.Shape = append(info.Shape, v.DimValue)
+			} else {
+				info.Shape = append(info.Shape, -1)
+			}
+		}
+	}
+	return info
 }
 
 // fileDigest returns the hex SHA-256 of the file at path, remembered per
@@ -159,13 +242,19 @@ func fileStamp(path string) (string, error) {
 
 // Field numbers of onnx.proto read by the scan.
 const (
+	modelGraph         = 7  // ModelProto.graph
+	graphInitializer   = 5  // GraphProto.initializer
+	graphInput         = 11 // GraphProto.input
+	graphOutput        = 12 // GraphProto.output
+	tensorName         = 8  // TensorProto.name
 	tensorExternalData = 13 // TensorProto.external_data
 	tensorDataLocation = 14 // TensorProto.data_location
 	entryKey           = 1  // StringStringEntryProto.key
 	entryValue         = 2  // StringStringEntryProto.value
 )
 
-// maxEntryBytes bounds one external_data entry (a key and a short value).
+// maxEntryBytes bounds one external_data entry (a key and a short value), a
+// tensor's name and a graph input's or output's description.
 const maxEntryBytes = 1 << 20
 
 // onnxTypes are the message descriptors the scan walks.
@@ -253,13 +342,14 @@ func (w *wireReader) skip(n int64) error {
 }
 
 // message reads a message of type md spanning n bytes (n < 0: up to the
-// end of the stream) and adds the external data locations of the tensors in
-// it to locs.
-func (w *wireReader) message(md protoreflect.MessageDescriptor, n int64, locs map[string]bool) error {
+// end of the stream), playing role in the file, and adds what it finds to
+// st: the external data locations of the tensors in it and, for the
+// top-level graph, its inputs, outputs and initializer names.
+func (w *wireReader) message(md protoreflect.MessageDescriptor, n int64, role scanRole, st *scanState) error {
 	types := messageTypes()
 	isTensor := md.FullName() == types.tensor.FullName()
 	external := false
-	var location string
+	var location, name string
 	end := w.pos + n
 	for n < 0 || w.pos < end {
 		tag, err := w.uvarint()
@@ -298,8 +388,22 @@ func (w *wireReader) message(md protoreflect.MessageDescriptor, n int64, locs ma
 				if key, value, err = w.entry(int64(size)); err == nil && key == "location" {
 					location = value
 				}
+			case role == roleInitializer && num == tensorName:
+				var b []byte
+				if b, err = w.bytes(int64(size)); err == nil {
+					name = string(b)
+				}
+			case role == roleGraph && (num == graphInput || num == graphOutput):
+				err = w.valueInfo(int64(size), num == graphInput, st)
 			case fd != nil && fd.Message() != nil && types.holdsTensors[fd.Message().FullName()]:
-				err = w.message(fd.Message(), int64(size), locs)
+				child := roleOther
+				switch {
+				case role == roleModel && num == modelGraph:
+					child = roleGraph
+				case role == roleGraph && num == graphInitializer:
+					child = roleInitializer
+				}
+				err = w.message(fd.Message(), int64(size), child, st)
 			default:
 				err = w.skip(int64(size))
 			}
@@ -317,21 +421,52 @@ func (w *wireReader) message(md protoreflect.MessageDescriptor, n int64, locs ma
 		if location == "" {
 			return errors.New("a tensor's data is EXTERNAL but names no location")
 		}
-		locs[location] = true
+		st.locs[location] = true
+	}
+	if role == roleInitializer {
+		st.initializers[name] = true
+	}
+	return nil
+}
+
+// bytes reads the next size bytes (at most maxEntryBytes).
+func (w *wireReader) bytes(size int64) ([]byte, error) {
+	if size > maxEntryBytes {
+		return nil, fmt.Errorf("a name or description of %d bytes", size)
+	}
+	b := make([]byte, size)
+	if _, err := io.ReadFull(w.r, b); err != nil {
+		return nil, err
+	}
+	w.pos += size
+	return b, nil
+}
+
+// valueInfo reads a ValueInfoProto of size bytes, a top-level graph input
+// (input true) or output, into st.
+func (w *wireReader) valueInfo(size int64, input bool, st *scanState) error {
+	b, err := w.bytes(size)
+	if err != nil {
+		return err
+	}
+	vi := &onnx.ValueInfoProto{}
+	if err := proto.Unmarshal(b, vi); err != nil {
+		return fmt.Errorf("a graph input or output: %v", err)
+	}
+	if input {
+		st.inputs = append(st.inputs, vi)
+	} else {
+		st.outputs = append(st.outputs, vi)
 	}
 	return nil
 }
 
 // entry reads a StringStringEntryProto of size bytes.
 func (w *wireReader) entry(size int64) (key, value string, err error) {
-	if size > maxEntryBytes {
-		return "", "", fmt.Errorf("an external_data entry of %d bytes", size)
-	}
-	b := make([]byte, size)
-	if _, err := io.ReadFull(w.r, b); err != nil {
+	b, err := w.bytes(size)
+	if err != nil {
 		return "", "", err
 	}
-	w.pos += size
 	for len(b) > 0 {
 		num, typ, k := protowire.ConsumeTag(b)
 		if k < 0 {

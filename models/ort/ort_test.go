@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -15,6 +16,9 @@ import (
 	"difflab/models/onnxexport"
 	"difflab/models/ort"
 	"difflab/models/ort/orttest"
+
+	"github.com/advancedclimatesystems/gonnx/onnx"
+	"google.golang.org/protobuf/proto"
 )
 
 func TestLibraryPathExplainsHowToGetIt(t *testing.T) {
@@ -304,5 +308,43 @@ func TestInitChecksTheLibrary(t *testing.T) {
 	}
 	if v, err := ort.Version(); err != nil || v != ort.LibVersion {
 		t.Fatalf("Version() = %q, %v; want %s", v, err, ort.LibVersion)
+	}
+}
+
+func TestGraphInfoReadsTheSignature(t *testing.T) {
+	dir := t.TempDir()
+	p, err := orttest.WriteScale(dir, []float32{1, 2}, "model.onnx.data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Older exports list initializers among the inputs: those are no inputs.
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &onnx.ModelProto{}
+	if err := proto.Unmarshal(b, m); err != nil {
+		t.Fatal(err)
+	}
+	k := proto.Clone(m.Graph.Input[0]).(*onnx.ValueInfoProto)
+	k.Name = "k"
+	m.Graph.Input = append([]*onnx.ValueInfoProto{k}, m.Graph.Input...)
+	if b, err = proto.Marshal(m); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ins, outs, err := ort.GraphInfo(p)
+	want := func(name string) []ort.Info {
+		return []ort.Info{{Name: name, DType: ort.Float32, Shape: []int64{-1, 1, 1, 2}}}
+	}
+	if err != nil || !reflect.DeepEqual(ins, want(orttest.Input)) || !reflect.DeepEqual(outs, want(orttest.Output)) {
+		t.Fatalf("GraphInfo = %v, %v, %v; want inputs %v, outputs %v", ins, outs, err, want(orttest.Input), want(orttest.Output))
+	}
+	bad := filepath.Join(t.TempDir(), "bad.onnx")
+	os.WriteFile(bad, []byte{0x3a, 0x10, 1}, 0o644)
+	if _, _, err := ort.GraphInfo(bad); err == nil || !strings.Contains(err.Error(), "not an ONNX model") {
+		t.Fatalf("a truncated file: want an error, got %v", err)
 	}
 }

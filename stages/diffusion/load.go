@@ -22,6 +22,7 @@ func init() {
 		Params: []stages.Param{
 			{Name: "path", Type: stages.Path, Doc: "the model's model.json, relative to the experiment file"},
 		},
+		Check: func(p stages.Params) error { return checkModel(p.String("path")) },
 		Files: func(p stages.Params) ([]string, error) { return modelFiles(p.String("path")) },
 		Prompts: func(p stages.Params) ([]string, error) {
 			return modelfile.PromptTable(filepath.Dir(p.String("path")))
@@ -37,6 +38,28 @@ func init() {
 			return ctx.Output("model", &artifact.Model{Dir: filepath.Dir(path)})
 		},
 	})
+}
+
+// checkModel reads the model.json at path and checks it against its ONNX
+// graph's inputs and outputs, read from the file (modelfile.MatchGraph), so
+// that a model the stages cannot run is an error before anything runs. A
+// missing ONNX file is left to modelFiles to report.
+func checkModel(path string) error {
+	if filepath.Base(path) != modelfile.FileName {
+		return fmt.Errorf("parameter path: %s is not a %s file; name the model directory's %s", path, modelfile.FileName, modelfile.FileName)
+	}
+	dir := filepath.Dir(path)
+	d, err := modelfile.Read(dir)
+	if err != nil {
+		return fmt.Errorf("parameter path: %w", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, d.ONNX)); err != nil {
+		return nil
+	}
+	if _, err := modelfile.MatchGraph(dir, d); err != nil {
+		return fmt.Errorf("parameter path: %w", err)
+	}
+	return nil
 }
 
 // modelFiles lists the files of the model directory holding the model.json

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"difflab/models/modelfile"
@@ -141,9 +142,23 @@ func TestModelLoad(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("{}"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ctx := newContext(t, "model.load", map[string]any{"path": bad})
-	if err := ctx.Kind.Run(ctx); err == nil {
-		t.Error("model.load accepted a file that is not model.json")
+	if err := k.Check(stages.Params{"path": bad}); err == nil || !strings.Contains(err.Error(), "is not a model.json file") {
+		t.Errorf("model.load accepted a file that is not model.json: %v", err)
+	}
+	// A model.json the graph contradicts is an error before the run,
+	// naming both files.
+	d, err := modelfile.Read(linked)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(linked, modelfile.FileName))
+	d.Image.Height *= 2
+	if err := modelfile.Write(linked, d); err != nil {
+		t.Fatal(err)
+	}
+	err = k.Check(stages.Params{"path": filepath.Join(linked, modelfile.FileName)})
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(linked, "model.onnx")+" does not match "+filepath.Join(linked, modelfile.FileName)) {
+		t.Errorf("model.load check of a model.json its graph contradicts: %v", err)
 	}
 }
 
