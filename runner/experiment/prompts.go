@@ -62,7 +62,7 @@ func checkPrompts(s *stageInfo, pt promptTables, c *collector) {
 				known := slices.DeleteFunc(slices.Clone(table), func(p string) bool { return p == "" })
 				fix := c.suggest(v, known, "prompts of the model")
 				if len(known) == 0 {
-					fix = "the model takes no condition: leave the prompt empty"
+					fix = `the model knows only the empty prompt "": leave the prompt empty, or give the model a prompt table (or embeddings) with it`
 				}
 				c.add(s.checkPos(msg), fix, "stage %s: %s", n.ID, msg)
 			}
