@@ -34,22 +34,20 @@ func remoteCheck(n *experiment.Node) func(*cache.Manifest) error {
 
 // fetch looks n's key up in the remote cache (unless skip is set) and, on a
 // hit, downloads, verifies and publishes its entry; the caller holds the
-// key's lock. Without a hit, upload says whether an entry computed instead
-// may be uploaded: not when the server holds an entry for the key, even
-// one rejected here, which is left alone.
-func (r *run) fetch(ctx context.Context, n *experiment.Node, key string, skip bool, log zerolog.Logger) (e *cache.Entry, upload bool) {
+// key's lock. It returns nil without a hit, saying why in the log when the
+// remote cache failed or held an entry it rejected.
+func (r *run) fetch(ctx context.Context, n *experiment.Node, key string, skip bool, log zerolog.Logger) *cache.Entry {
 	rc := r.opts.Remote
 	if rc == nil || skip {
-		return nil, rc != nil
+		return nil
 	}
 	e, err := rc.Fetch(ctx, r.c, key, remoteCheck(n))
 	var rejected *remote.RejectedError
 	switch {
 	case err == nil:
 		log.Info().Str("key", cache.Short(key)).Msg("fetched from the remote cache")
-		return e, false
+		return e
 	case errors.Is(err, remote.ErrNotFound):
-		return nil, true
 	case errors.As(err, &rejected):
 		log.Warn().Str("key", cache.Short(key)).Str("reason", rejected.Err.Error()).
 			Msg("remote cache entry rejected; computing the stage here and leaving the remote entry as it is")
@@ -58,14 +56,16 @@ func (r *run) fetch(ctx context.Context, n *experiment.Node, key string, skip bo
 	default:
 		log.Warn().Str("key", cache.Short(key)).Err(err).Msg("cannot fetch from the remote cache; computing the stage here")
 	}
-	return nil, false
+	return nil
 }
 
 // upload sends e, just computed, to the remote cache in the background;
-// finishUploads waits for it.
+// finishUploads waits for it. Only blobs the server lacks are sent, which
+// repairs a remote entry rejected for a missing blob, and the manifest only
+// when the server holds none, so a remote entry is never overwritten.
 func (r *run) upload(ctx context.Context, e *cache.Entry, log zerolog.Logger) {
 	rc := r.opts.Remote
-	if rc.ReadOnly() || !rc.Available() {
+	if rc == nil || rc.ReadOnly() || !rc.Available() {
 		return
 	}
 	u := &r.uploads

@@ -293,3 +293,43 @@ func TestPlanSaysWhyARemoteEntryIsRejected(t *testing.T) {
 		t.Fatal("plan did not check the blobs")
 	}
 }
+
+func TestComputingAStageRepairsAMissingBlob(t *testing.T) {
+	srv := seeded(t)
+	e := newEnv(t)
+	// The blob of source a (out = 1, 2, 3, 4) goes missing on the server.
+	o := e.opts()
+	s, err := Plan(chain(2).g, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyA := result(t, s, "a").Key
+	var m cache.Manifest
+	if err := json.Unmarshal(srv.Get("/ac/"+keyA), &m); err != nil {
+		t.Fatal(err)
+	}
+	lost := "/cas/" + m.Outputs[0].Files[0].SHA256
+	srv.Delete(lost)
+
+	s = e.run(chain(2), e.withRemote(srv.URL, remote.Options{}))
+	if got(e.ran()) != "a" || s.RemoteHits != 3 || s.Uploaded != 0 {
+		t.Fatalf("want a computed, the rest fetched: %+v", s)
+	}
+	if !strings.Contains(e.log.String(), "is missing") {
+		t.Fatalf("no warning about the missing blob:\n%s", e.log)
+	}
+	var puts []string
+	for _, r := range srv.Requests() {
+		if strings.HasPrefix(r, "PUT ") {
+			puts = append(puts, r)
+		}
+	}
+	if !slices.Equal(puts, []string{"PUT " + lost}) {
+		t.Fatalf("uploads %q, want the lost blob alone", puts)
+	}
+
+	third := newEnv(t)
+	if s := third.run(chain(2), third.withRemote(srv.URL, remote.Options{})); s.RemoteHits != 4 || len(third.ran()) != 0 {
+		t.Fatalf("after the repair: %+v", s)
+	}
+}

@@ -65,10 +65,10 @@ type Options struct {
 	EngineChecks map[string]func() error
 	// Remote, when not nil, is a remote cache shared with other machines:
 	// a stage without a valid local entry is fetched from it when it holds
-	// one (under the key's lock, verified, then published locally), and an
-	// entry computed because it held none is uploaded to it, unless the
-	// client is read-only. Its failures never fail a stage. Force and
-	// Reproduce do not fetch.
+	// one (under the key's lock, verified, then published locally), and a
+	// computed entry is uploaded to it (the blobs it lacks; the manifest
+	// unless it holds one), unless the client is read-only. Its failures
+	// never fail a stage. Force and Reproduce do not fetch.
 	Remote *remote.Client
 }
 
@@ -433,16 +433,13 @@ func (r *run) obtainOnce(ctx context.Context, n *experiment.Node, sl *slot, log 
 			return nil, fromCache, err
 		}
 	}
-	e, upload := r.fetch(ctx, n, key, force || repro, log)
-	if e != nil {
+	if e = r.fetch(ctx, n, key, force || repro, log); e != nil {
 		return e, fetched, nil
 	}
 	if e, err = r.execute(ctx, n, key, force, log); err != nil {
 		return nil, fromCache, err
 	}
-	if upload {
-		r.upload(ctx, e, log)
-	}
+	r.upload(ctx, e, log)
 	return e, computed, nil
 }
 

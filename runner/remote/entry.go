@@ -292,10 +292,11 @@ func (c *Client) head(ctx context.Context, p string) (int64, error) {
 	return 0, c.statusError(ctx, what, resp)
 }
 
-// Upload sends the entry e, published in the local cache dir, to the
-// server: every blob the server lacks, then the manifest, unless the server
-// already holds a manifest for the key (another machine was first; a
-// manifest is never overwritten). It reports whether it wrote the
+// Upload sends the entry e, published in the local cache, to the server:
+// every blob the server lacks or holds with another size, then the
+// manifest, unless the server already holds a manifest for the key
+// (another machine was first, or its entry is damaged and a person must
+// remove it: a manifest is never overwritten). It reports whether it wrote the
 // manifest. Each file is hashed as it is sent; a file that no longer
 // matches its manifest stops the upload before the manifest.
 func (c *Client) Upload(ctx context.Context, e *cache.Entry) (bool, error) {

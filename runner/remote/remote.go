@@ -13,9 +13,10 @@
 //
 // Uploads send the blobs first and the manifest last, so a reader never
 // finds a manifest whose blobs were not sent. A blob the server already holds
-// with the right size (HEAD) is not sent again; since blobs are addressed by
-// their content, a second copy could only repeat the same bytes. A manifest
-// is never written over one the server already holds.
+// with the right size (HEAD) is not sent again: blobs are addressed by their
+// content, so a second copy could only repeat the same bytes, and sending
+// one that is missing or of the wrong size can only repair. A manifest is
+// never written over one the server already holds.
 //
 // # Trust
 //

@@ -53,6 +53,13 @@ func (s *Server) Set(path string, b []byte) {
 	s.store[path] = b
 }
 
+// Delete removes what the server stores at path.
+func (s *Server) Delete(path string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.store, path)
+}
+
 // Paths lists the stored paths starting with prefix ("/ac/").
 func (s *Server) Paths(prefix string) []string {
 	s.mu.Lock()
