@@ -80,7 +80,8 @@ func (r *run) upload(ctx context.Context, e *cache.Entry, log zerolog.Logger) {
 		defer func() { <-u.slots }()
 		ok, err := rc.Upload(ctx, e)
 		switch {
-		case err != nil && !errors.Is(err, remote.ErrUnavailable) && ctx.Err() == nil:
+		case err != nil && !errors.Is(err, remote.ErrUnavailable) && !rc.ReadOnly() && ctx.Err() == nil:
+			// (A refused upload made the client read-only, saying so.)
 			log.Warn().Str("key", cache.Short(e.Key)).Err(err).Msg("cannot upload to the remote cache")
 		case ok:
 			u.mu.Lock()

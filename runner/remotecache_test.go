@@ -110,6 +110,23 @@ func TestRemoteCacheReadOnlyUploadsNothing(t *testing.T) {
 	}
 }
 
+func TestRemoteCacheRefusingUploadsWarnsOnce(t *testing.T) {
+	srv := remotetest.NewServer(t)
+	srv.Fault(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodPut {
+			http.Error(w, "log in first", http.StatusUnauthorized)
+			return true
+		}
+		return false
+	})
+	e := newEnv(t)
+	s := e.run(chain(2), e.withRemote(srv.URL, remote.Options{}))
+	log := e.log.String()
+	if s.Executed != 4 || s.Uploaded != 0 || strings.Count(log, `"level":"warn"`) != 1 || !strings.Contains(log, "refuses uploads; going on read-only") {
+		t.Fatalf("%+v\n%s", s, log)
+	}
+}
+
 // seeded returns an in-memory remote cache holding the entries of
 // chain(2), computed and uploaded by another clone.
 func seeded(t *testing.T) *remotetest.Server {
