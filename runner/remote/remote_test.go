@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -158,6 +160,16 @@ func TestCredentialsComeFromTheEnvironment(t *testing.T) {
 	}
 	if c.Credentials() != "basic authentication from DIFFLAB_REMOTE_CACHE_USER and DIFFLAB_REMOTE_CACHE_PASSWORD" {
 		t.Fatalf("Credentials() = %q", c.Credentials())
+	}
+}
+
+func TestCredentialsOverPlainHTTPAreWarnedAbout(t *testing.T) {
+	t.Setenv(remote.EnvToken, "tok")
+	for url, warn := range map[string]bool{"http://cache.example": true, "https://cache.example": false, "http://127.0.0.1:9": false} {
+		_, log := newClient(t, url, remote.Options{})
+		if strings.Contains(log.String(), "unencrypted") != warn || strings.Contains(log.String(), "tok") {
+			t.Errorf("%s: log %q", url, log)
+		}
 	}
 }
 
@@ -421,6 +433,31 @@ func TestManifestRefusedByBazelRemoteNamesTheFlag(t *testing.T) {
 	c, _ := newClient(t, s.URL, remote.Options{})
 	if _, err := c.Upload(context.Background(), publish(t, openCache(t), "1")); err == nil || !strings.Contains(err.Error(), "--disable_http_ac_validation") {
 		t.Fatalf("Upload = %v", err)
+	}
+}
+
+func TestHTTPSWithTheCertificatesOfSSLCertFile(t *testing.T) {
+	s := remotetest.NewServer(t)
+	ts := httptest.NewTLSServer(s)
+	defer ts.Close()
+	// Go reads SSL_CERT_FILE when a process first verifies a certificate:
+	// no test of this package before this one uses TLS.
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SSL_CERT_FILE", ca)
+	t.Setenv(remote.EnvToken, "tok")
+	c, log := newClient(t, ts.URL, remote.Options{})
+	e := publish(t, openCache(t), "tls")
+	if ok, err := c.Upload(context.Background(), e); !ok || err != nil {
+		t.Fatalf("Upload over https = %v, %v\n%s", ok, err, log)
+	}
+	if _, err := c.Fetch(context.Background(), openCache(t), e.Key, nil); err != nil {
+		t.Fatalf("Fetch over https: %v", err)
+	}
+	if log.String() != "" {
+		t.Fatalf("unexpected log: %s", log)
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 
 // Server is an in-memory server speaking Bazel's HTTP cache protocol
 // (GET, HEAD, PUT on any path) whose answers a test can break with Fault.
+// It is an http.Handler, so a test can also serve it another way, such as
+// with httptest.NewTLSServer.
 type Server struct {
 	// URL is the server's base URL.
 	URL string
@@ -25,7 +27,7 @@ type Server struct {
 // NewServer starts a Server, closed when the test ends.
 func NewServer(t testing.TB) *Server {
 	s := &Server{store: map[string][]byte{}}
-	hs := httptest.NewServer(http.HandlerFunc(s.serve))
+	hs := httptest.NewServer(s)
 	t.Cleanup(hs.Close)
 	s.URL = hs.URL
 	return s
@@ -83,7 +85,8 @@ func (s *Server) Requests() []string {
 	return out
 }
 
-func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+// ServeHTTP records the request and answers it.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.log = append(s.log, r.Method+" "+r.URL.Path)
 	fault := s.fault
