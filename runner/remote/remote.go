@@ -67,7 +67,8 @@ import (
 const (
 	// EnvURL names the remote cache when no flag does.
 	EnvURL = "DIFFLAB_REMOTE_CACHE"
-	// EnvReadOnly, when "1" or "true", makes the remote cache read-only.
+	// EnvReadOnly, when "1", "true" or "yes", makes the remote cache
+	// read-only.
 	EnvReadOnly = "DIFFLAB_REMOTE_CACHE_READ_ONLY"
 	// EnvToken holds a bearer token.
 	EnvToken = "DIFFLAB_REMOTE_CACHE_TOKEN"
