@@ -52,7 +52,7 @@ func (c *Client) Lookup(ctx context.Context, key string, check func(*cache.Manif
 	return m, nil
 }
 
-// Fetch downloads the entry of key into c's cache and publishes it,
+// Fetch downloads the entry of key into the cache cc and publishes it,
 // verifying every file as it arrives; see the package comment. The caller
 // holds the key's lock in cc. check is as for Lookup. The error is
 // ErrNotFound, ErrUnavailable, a *RejectedError, or a local error of the
