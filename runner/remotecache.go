@@ -110,37 +110,58 @@ func (r *run) finishUploads() {
 const remoteJobs = 8
 
 // planRemote asks the remote cache about every stage of res (the plan of
-// nodes, in the same order) that would run for want of a local entry, and
-// marks those it holds a valid entry for as cached remotely.
+// nodes, in the same order) that would run for want of a local entry, once
+// per key, and marks those it holds a valid entry for as cached remotely:
+// the first stage of each key as Remote (a download, as Run counts them),
+// the others as cached with it.
 func (r *run) planRemote(res []StageResult, nodes []*experiment.Node) {
 	rc := r.opts.Remote
 	if rc == nil {
 		return
 	}
+	type answer struct {
+		first int // index of the first stage with the key
+		m     *cache.Manifest
+		err   error
+	}
+	answers := map[string]*answer{}
 	var wg sync.WaitGroup
 	slots := make(chan struct{}, remoteJobs)
+	asks := func(i int) bool {
+		return res[i].Status == StatusWouldRun && !(r.opts.Force && (r.direct == nil || r.direct[nodes[i]]))
+	}
 	for i, n := range nodes {
 		st := &res[i]
-		if st.Status != StatusWouldRun || r.opts.Force && (r.direct == nil || r.direct[n]) {
+		if !asks(i) || answers[st.Key] != nil {
 			continue
 		}
+		a := &answer{first: i}
+		answers[st.Key] = a
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			slots <- struct{}{}
 			defer func() { <-slots }()
-			m, err := rc.Lookup(context.Background(), st.Key, remoteCheck(n))
-			var rejected *remote.RejectedError
-			switch {
-			case err == nil:
-				st.Status, st.Remote = StatusCached, true
-				st.Reason = "cached remotely (downloads " + describeFiles(m) + ")"
-			case errors.As(err, &rejected):
-				st.Reason += "; the remote cache's entry is rejected: " + rejected.Err.Error()
-			}
+			a.m, a.err = rc.Lookup(context.Background(), st.Key, remoteCheck(n))
 		}()
 	}
 	wg.Wait()
+	for i := range res {
+		st := &res[i]
+		a := answers[st.Key]
+		var rejected *remote.RejectedError
+		switch {
+		case a == nil || !asks(i):
+		case a.err == nil && a.first == i:
+			st.Status, st.Remote = StatusCached, true
+			st.Reason = "cached remotely (downloads " + describeFiles(a.m) + ")"
+		case a.err == nil:
+			st.Status = StatusCached
+			st.Reason = "cached remotely (downloaded once, for " + res[a.first].Experiment + " " + res[a.first].ID + ")"
+		case errors.As(a.err, &rejected):
+			st.Reason += "; the remote cache's entry is rejected: " + rejected.Err.Error()
+		}
+	}
 }
 
 // describeFiles says how many files a manifest lists and their total size.

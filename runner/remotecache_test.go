@@ -350,3 +350,32 @@ func TestComputingAStageRepairsAMissingBlob(t *testing.T) {
 		t.Fatalf("after the repair: %+v", s)
 	}
 }
+
+func TestPlanCountsOneDownloadPerKeyAsRunDoes(t *testing.T) {
+	srv := seeded(t)
+	twice := func() *graph {
+		g := chain(2)
+		other := chain(2)
+		other.exp.Path, other.exp.File = "part/again.yaml", "part/again.yaml"
+		g.g.Experiments = append(g.g.Experiments, other.exp)
+		g.g.Nodes = append(g.g.Nodes, other.g.Nodes...)
+		return g
+	}
+	e := newEnv(t)
+	o := e.opts()
+	e.withRemote(srv.URL, remote.Options{})(&o)
+	p, err := Plan(twice().g, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Cached != 8 || p.RemoteHits != 4 {
+		t.Fatalf("plan: %+v", p)
+	}
+	if r := p.Stages[6]; r.Experiment != "part/again.yaml" || r.Remote || r.Reason != "cached remotely (downloaded once, for part/chain.yaml c)" {
+		t.Fatalf("plan of the second c: %+v", r)
+	}
+	s := e.run(twice(), e.withRemote(srv.URL, remote.Options{}))
+	if s.Cached != 8 || s.RemoteHits != 4 || len(e.ran()) != 0 {
+		t.Fatalf("run: %+v", s)
+	}
+}
