@@ -22,6 +22,12 @@
 //   - is skipped when a producer failed or was skipped, with a reason such
 //     as "input noisy[t=250] failed". Other branches of the graph go on.
 //
+// With Options.Remote, a node without a valid entry first asks the remote
+// cache, under the key's lock: a verified hit is published like a computed
+// entry (status cached, Remote set); a computed entry is uploaded in the
+// background, and Run waits for its uploads before it returns. The remote
+// cache's failures only ever cost a warning (package remote).
+//
 // Options.Reproduce runs cached stages again without publishing and fails
 // those whose outputs differ from their entry, logging their key lines: the
 // check that every influence on a stage is in its key.

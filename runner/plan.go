@@ -16,7 +16,9 @@ import (
 // (status cached) and which would run (status would-run), and why: no
 // entry, an invalid entry, or, compared with the key lines of the node's
 // most recent run, which parameter, input, file, kind version or engine
-// changed. It honours Force, Only and Verify like Run.
+// changed. It honours Force, Only and Verify like Run. With Options.Remote,
+// a stage that would run but whose entry the remote cache holds (checked,
+// with all its blobs) is cached, marked Remote.
 func Plan(g *experiment.Graph, opts Options) (*Summary, error) {
 	start := time.Now()
 	r, err := prepare(g, &opts)
@@ -27,7 +29,8 @@ func Plan(g *experiment.Graph, opts Options) (*Summary, error) {
 	if len(opts.Only) == 0 {
 		s.Stages = skippedExperiments(g)
 	}
-	for _, n := range r.selected(g) {
+	nodes := r.selected(g)
+	for _, n := range nodes {
 		res := r.states[n].res
 		res.Status, res.Reason = StatusWouldRun, r.why(n)
 		if res.Reason == "" {
@@ -35,6 +38,7 @@ func Plan(g *experiment.Graph, opts Options) (*Summary, error) {
 		}
 		s.Stages = append(s.Stages, res)
 	}
+	r.planRemote(s.Stages[len(s.Stages)-len(nodes):], nodes)
 	s.count()
 	s.Seconds = time.Since(start).Seconds()
 	return s, nil

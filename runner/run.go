@@ -17,6 +17,7 @@ import (
 
 	"difflab/runner/cache"
 	"difflab/runner/experiment"
+	"difflab/runner/remote"
 	"difflab/stages"
 )
 
@@ -76,6 +77,13 @@ type Options struct {
 	// entry's manifest records it for each engine of its kind. It is
 	// called after the engine checks passed.
 	Placement func(engine string) string
+	// Remote, when not nil, is a remote cache shared with other machines:
+	// a stage without a valid local entry is fetched from it when it holds
+	// one (under the key's lock, verified, then published locally), and a
+	// computed entry is uploaded to it (the blobs it lacks; the manifest
+	// unless it holds one), unless the client is read-only. Its failures
+	// never fail a stage. Force and Reproduce do not fetch.
+	Remote *remote.Client
 }
 
 // ErrNoSuchStage is the cause of the error of Run and Plan when Only names
@@ -103,6 +111,8 @@ type run struct {
 
 	mu      sync.Mutex
 	flights map[string]*flight // keys being or already obtained by this run
+
+	uploads uploads // uploads to Options.Remote
 }
 
 // flight is one key's computation in this run; nodes of other experiments
@@ -150,6 +160,7 @@ func Run(ctx context.Context, g *experiment.Graph, opts Options) (*Summary, erro
 		}()
 	}
 	wg.Wait()
+	r.finishUploads()
 	s := &Summary{Interrupted: ctx.Err() != nil}
 	if len(opts.Only) == 0 {
 		s.Stages = skippedExperiments(g)
@@ -316,6 +327,8 @@ func (r *run) node(ctx context.Context, n *experiment.Node) {
 		st.res.Seconds = time.Since(begin).Seconds()
 		log.Error().Err(err).Msg("failed")
 		return
+	case how == fetched:
+		st.res.Status, st.res.Remote = StatusCached, true
 	case how != fromCache:
 		st.res.Status = StatusExecuted
 		if how == reproduced {
@@ -355,6 +368,7 @@ const (
 	fromCache  outcome = iota // a valid entry existed
 	computed                  // the stage ran and its entry was published
 	reproduced                // the stage ran again and matched its entry
+	fetched                   // the entry came from the remote cache
 )
 
 // obtain returns n's entry and how it was obtained. A key already
@@ -433,9 +447,13 @@ func (r *run) obtainOnce(ctx context.Context, n *experiment.Node, sl *slot, log 
 			return nil, fromCache, err
 		}
 	}
+	if e = r.fetch(ctx, n, key, force || repro, log); e != nil {
+		return e, fetched, nil
+	}
 	if e, err = r.execute(ctx, n, key, force, log); err != nil {
 		return nil, fromCache, err
 	}
+	r.upload(ctx, e, log)
 	return e, computed, nil
 }
 
@@ -447,15 +465,24 @@ func (r *run) get(n *experiment.Node, key string) (*cache.Entry, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkOutputs(n, e); err != nil {
+		return nil, &cache.MissError{Key: key, Err: err}
+	}
+	return e, nil
+}
+
+// checkOutputs checks that an entry holds every output n's kind declares,
+// with its type.
+func checkOutputs(n *experiment.Node, e *cache.Entry) error {
 	for _, port := range n.Kind.Outputs {
 		switch o := e.Output(port.Name); {
 		case o == nil:
-			return nil, &cache.MissError{Key: key, Err: fmt.Errorf("manifest lacks output %q", port.Name)}
+			return fmt.Errorf("manifest lacks output %q", port.Name)
 		case o.Type != port.Type:
-			return nil, &cache.MissError{Key: key, Err: fmt.Errorf("manifest gives output %q type %s, the kind declares %s", port.Name, o.Type, port.Type)}
+			return fmt.Errorf("manifest gives output %q type %s, the kind declares %s", port.Name, o.Type, port.Type)
 		}
 	}
-	return e, nil
+	return nil
 }
 
 // execute runs n's stage and publishes its entry. The caller holds the

@@ -29,6 +29,12 @@ type StageResult struct {
 	Reason string `json:"reason,omitempty"`
 	// Outputs lists the result files of the stage, below the results folder.
 	Outputs []string `json:"outputs,omitempty"`
+	// Remote marks a cached stage whose entry came from the remote cache
+	// in this run (for Plan: would come).
+	Remote bool `json:"remote,omitempty"`
+	// Uploaded marks an executed stage whose entry this run uploaded to the
+	// remote cache.
+	Uploaded bool `json:"uploaded,omitempty"`
 }
 
 // Summary reports a Run or a Plan. It encodes to JSON with stable field
@@ -43,6 +49,11 @@ type Summary struct {
 	// ResultsFailed counts the stages whose outputs could not be copied to
 	// the results folder (ResultsError).
 	ResultsFailed int `json:"results_failed"`
+	// RemoteHits counts the cached stages whose entries came (for Plan:
+	// would come) from the remote cache; Uploaded the entries uploaded to
+	// it.
+	RemoteHits int `json:"remote_hits"`
+	Uploaded   int `json:"uploaded"`
 	// Interrupted is true when the run was cancelled (Ctrl-C).
 	Interrupted bool    `json:"interrupted"`
 	Seconds     float64 `json:"seconds"`
@@ -54,9 +65,16 @@ type Summary struct {
 // count fills the counters from Stages.
 func (s *Summary) count() {
 	s.Executed, s.Cached, s.Failed, s.Skipped, s.WouldRun, s.ResultsFailed = 0, 0, 0, 0, 0, 0
+	s.RemoteHits, s.Uploaded = 0, 0
 	for _, st := range s.Stages {
 		if st.ResultsError != "" {
 			s.ResultsFailed++
+		}
+		if st.Remote {
+			s.RemoteHits++
+		}
+		if st.Uploaded {
+			s.Uploaded++
 		}
 		switch st.Status {
 		case StatusExecuted:

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"difflab/models/ort"
+	"github.com/rs/zerolog"
+
 	"difflab/runner"
 	"difflab/runner/cache"
 	"difflab/runner/experiment"
@@ -22,6 +24,7 @@ func cmdStatus(args []string) int {
 	dir := addCacheFlag(fs)
 	asJSON := fs.Bool("json", false, "print one JSON object on stdout")
 	list := fs.Bool("list", false, "also list every entry, most recent first")
+	rf := addRemoteFlags(fs)
 	pos, code, ok := parseArgs(fs, args)
 	if !ok {
 		return code
@@ -34,10 +37,18 @@ func cmdStatus(args []string) int {
 	if !ok {
 		return exitError
 	}
+	rc, ok := rf.open(zerolog.Nop())
+	if !ok {
+		return exitUsage
+	}
 	st, err := c.Status()
 	if err != nil {
 		fmt.Fprintln(stderr, "difflab:", err)
 		return exitError
+	}
+	var rs *remoteStatus
+	if rc != nil {
+		rs = probeRemote(rc)
 	}
 	var entries []cache.Info
 	if *list {
@@ -49,8 +60,9 @@ func cmdStatus(args []string) int {
 	if *asJSON {
 		json.NewEncoder(stdout).Encode(struct {
 			*cache.Stats
-			List []cache.Info `json:"list,omitempty"`
-		}{st, entries})
+			List   []cache.Info  `json:"list,omitempty"`
+			Remote *remoteStatus `json:"remote,omitempty"`
+		}{st, entries, rs})
 		return exitOK
 	}
 	fmt.Fprintf(stdout, "cache %s\n%d entries, %s\n%d resumable states, %s\n",
@@ -59,6 +71,9 @@ func cmdStatus(args []string) int {
 		fmt.Fprintf(stdout, "  %s  %9s  saved %s  %s\n", cache.Short(s.Key), experiment.FormatBytes(s.Bytes), s.Saved.Local().Format(time.DateTime), s.Owner)
 	}
 	fmt.Fprintf(stdout, "%d temporary directories\n", st.Temps)
+	if rs != nil {
+		fmt.Fprintln(stdout, rs)
+	}
 	for _, e := range entries {
 		what := e.Experiment + " " + e.Stage + " (" + e.Kind + ")"
 		if e.Problem != "" {

@@ -5,6 +5,7 @@
 //	difflab run [flags] PATH...      run experiments (files or directories)
 //	difflab plan [flags] PATH...     say what would run, and why
 //	difflab status [--list]          describe the cache and resumable states
+//	                                 (and a remote cache: --remote-cache URL)
 //	difflab gc [flags] [PATH...]     remove unneeded cache entries
 //	difflab export KEY|RESULTS OUTPUT --to FILE.npy|.png|.json|.txt
 //	difflab report [flags] [PATH...] write the results as an HTML page
@@ -12,7 +13,9 @@
 //	difflab help                     list every command
 //
 // Every command takes -h. Logs go to stderr (JSON lines with --log-json);
-// with --json, run and plan print one JSON summary object on stdout.
+// with --json, run and plan print one JSON summary object on stdout. run,
+// plan and status take --remote-cache URL (or $DIFFLAB_REMOTE_CACHE): a
+// cache shared between machines over Bazel's HTTP cache protocol.
 //
 // Exit status:
 //

@@ -30,6 +30,7 @@ type runFlags struct {
 	log         *logFlags
 	cache       *string
 	device      *deviceFlag
+	remote      *remoteFlags
 	results     string
 	jobs        int
 	force       bool
@@ -41,7 +42,7 @@ type runFlags struct {
 }
 
 func addRunFlags(fs *flag.FlagSet) *runFlags {
-	f := &runFlags{load: addLoadFlags(fs), log: addLogFlags(fs), cache: addCacheFlag(fs), device: addDeviceFlag(fs)}
+	f := &runFlags{load: addLoadFlags(fs), log: addLogFlags(fs), cache: addCacheFlag(fs), device: addDeviceFlag(fs), remote: addRemoteFlags(fs)}
 	fs.StringVar(&f.results, "results", "results", "folder that receives every stage's outputs")
 	fs.IntVar(&f.jobs, "jobs", runner.DefaultJobs(), "stages run at once")
 	fs.BoolVar(&f.force, "force", false, "recompute the stages even when cached (with --only: only those named)")
@@ -99,6 +100,9 @@ func setUpRun(name, doc string, args []string) (*runSetup, int) {
 	opts, log, ok := f.options(d)
 	if !ok {
 		return nil, exitError
+	}
+	if opts.Remote, ok = f.remote.open(log); !ok {
+		return nil, exitUsage
 	}
 	return &runSetup{flags: f, graph: g, device: d, opts: opts, log: log}, exitOK
 }
@@ -205,6 +209,10 @@ func printSummary(w io.Writer, s *runner.Summary, asJSON, all, plan bool) {
 			line += ": results not written: " + st.ResultsError
 		case st.Reason != "":
 			line += ": " + st.Reason
+		case st.Remote:
+			line += ": fetched from the remote cache"
+		case st.Uploaded:
+			line += ": uploaded to the remote cache"
 		}
 		fmt.Fprintln(w, line)
 	}
@@ -212,7 +220,7 @@ func printSummary(w io.Writer, s *runner.Summary, asJSON, all, plan bool) {
 	if plan {
 		parts = []string{fmt.Sprintf("%d would run", s.WouldRun)}
 	}
-	parts = append(parts, fmt.Sprintf("%d cached", s.Cached))
+	parts = append(parts, fmt.Sprintf("%d cached", s.Cached)+remoteTotals(s, plan))
 	if s.Failed > 0 {
 		parts = append(parts, fmt.Sprintf("%d failed", s.Failed))
 	}
