@@ -130,6 +130,10 @@ type Manifest struct {
 	Devices map[string]string `json:"devices,omitempty"`
 	// Difflab is the version of the program that wrote the entry.
 	Difflab string `json:"difflab"`
+	// Fetched names the remote cache the entry was downloaded from and
+	// when ("https://cache.example/ at 2026-11-27T19:00:00Z"); empty for
+	// an entry computed on this machine.
+	Fetched string `json:"fetched,omitempty"`
 }
 
 // InputRef records one artifact fed to an input port.

@@ -15,6 +15,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"difflab/runner/cache"
 )
@@ -73,6 +74,7 @@ func (c *Client) Fetch(ctx context.Context, cc *cache.Cache, key string, check f
 			return nil, err
 		}
 	}
+	m.Fetched = c.String() + " at " + time.Now().UTC().Format(time.RFC3339)
 	return p.Commit(m)
 }
 

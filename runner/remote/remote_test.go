@@ -268,6 +268,9 @@ func TestUploadSendsBlobsOnceThenTheManifestAndFetchVerifies(t *testing.T) {
 	if _, err := other.Get(e.Key, true); err != nil {
 		t.Fatalf("fetched entry does not verify: %v", err)
 	}
+	if !strings.HasPrefix(got.Manifest.Fetched, c.String()+" at ") {
+		t.Fatalf("the fetched entry's manifest says it came from %q, want %s", got.Manifest.Fetched, c)
+	}
 	for name, body := range files {
 		b, err := os.ReadFile(filepath.Join(got.OutDir, filepath.FromSlash(name)))
 		if err != nil || string(b) != body {

@@ -88,6 +88,9 @@ type Provenance struct {
 	// Engines lists the compute engines and their versions, and where they
 	// ran when recorded, such as "onnxruntime 1.22.0 on cpu".
 	Engines []string
+	// Fetched names the remote cache the outputs were downloaded from, and
+	// when; empty when they were computed on this machine.
+	Fetched string
 }
 
 // FormatValue formats a parameter value for the page: numbers without

@@ -73,7 +73,7 @@ type cellView struct {
 }
 
 type provView struct {
-	Key, Short, When, Took, Engines string
+	Key, Short, When, Took, Engines, Fetched string
 }
 
 type paramRow struct {
@@ -365,7 +365,10 @@ func provenance(p *Provenance) *provView {
 	if p == nil {
 		return nil
 	}
-	v := &provView{Key: p.Key, Short: shortKey(p.Key)}
+	// The remote cache shows without its scheme: the page holds no
+	// addresses it could load.
+	fetched := strings.TrimPrefix(strings.TrimPrefix(p.Fetched, "https://"), "http://")
+	v := &provView{Key: p.Key, Short: shortKey(p.Key), Fetched: fetched}
 	if !p.Start.IsZero() {
 		v.When = p.Start.UTC().Format("2006-01-02 15:04:05 UTC")
 	}

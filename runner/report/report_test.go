@@ -86,7 +86,7 @@ func TestFiguresCaptionsAndPlaceholders(t *testing.T) {
 		`<div class="missing">not yet computed</div>`,
 		`<b>Skipped:</b> model file deepfloyd/stage1.onnx is missing; see docs/deepfloyd.md`,
 		`key <code title="b0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde">b0123456789a</code> · ran 2026-11-25 21:00:00 UTC · took 250 ms · onnxruntime 1.22.0`,
-		`took 1m 35s`,
+		`took 1m 35s · onnxruntime 1.22.0 · fetched from 127.0.0.1:9092/ at 2026-11-26T08:00:00Z`, // a remote cache's entry
 		`<svg class="chart"`,
 		`loss (log scale)`,
 		`<td>edited</td><td>i_start</td><td>1, 10</td>`,

@@ -55,6 +55,12 @@ func prov(key string, secs float64) *Provenance {
 	return &Provenance{Key: key, Start: sampleStart, Duration: time.Duration(secs * float64(time.Second)), Engines: []string{"onnxruntime 1.22.0"}}
 }
 
+// fetched marks p as downloaded from a remote cache.
+func fetched(p *Provenance) *Provenance {
+	p.Fetched = "http://127.0.0.1:9092/ at 2026-11-26T08:00:00Z"
+	return p
+}
+
 // sample builds three experiments with artifact files under root: a Part B
 // loss curve, a Part A SDEdit sweep whose grid is computed and whose second
 // figure is not, and a skipped extra. Experiments come unsorted. With two
@@ -94,7 +100,7 @@ func sample(t *testing.T, root string, runs int) []*Experiment {
 		Nodes: []*Node{{
 			ID: "train", Stage: "train", Kind: "train.flow",
 			Outputs: []Output{{"model", artifact.TypeModel}, {"loss", artifact.TypeSeries}},
-			Runs:    run("train", true, map[string]any{"epochs": 1, "lr": 0.01}, prov(key(0), 95.5)),
+			Runs:    run("train", true, map[string]any{"epochs": 1, "lr": 0.01}, fetched(prov(key(0), 95.5))),
 		}},
 	}
 	var edited []*Node

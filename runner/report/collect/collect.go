@@ -144,6 +144,7 @@ func lookup(n *experiment.Node, s Source) report.Run {
 		Key:      e.Key,
 		Start:    m.Start,
 		Duration: time.Duration(m.Seconds * float64(time.Second)),
+		Fetched:  m.Fetched,
 	}
 	for name, v := range m.Engines {
 		e := fmt.Sprintf("%s %s", name, v)
