@@ -64,20 +64,14 @@ func TestResultsFolderOfARepairedEntry(t *testing.T) {
 	// so corrupting one corrupts the other; the repaired entry must not
 	// leave the corrupted link in place.
 	e := newEnv(t)
-	g := newGraph("m.yaml")
-	g.add("m", "test.model", nil)
-	s := e.run(g)
-	en, err := e.c.Get(result(t, s, "m").Key, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	g, en := modelEntry(t, e)
 	rel := filepath.Join("model", "epoch_001", "weights.bin")
 	want, err := os.ReadFile(filepath.Join(en.OutDir, rel))
 	if err != nil {
 		t.Fatal(err)
 	}
 	corruptKeepingStat(t, filepath.Join(en.OutDir, rel))
-	s = e.run(g, func(o *Options) { o.Verify = true })
+	s := e.run(g, func(o *Options) { o.Verify = true })
 	if r := result(t, s, "m"); r.Status != StatusExecuted {
 		t.Fatalf("the corrupted entry was not recomputed: %+v", r)
 	}

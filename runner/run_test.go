@@ -709,8 +709,10 @@ func TestDamagedStateIsDiscarded(t *testing.T) {
 	}
 }
 
-func TestModelFilesAreLinked(t *testing.T) {
-	e := newEnv(t)
+// modelEntry runs a graph of one test.model stage m in experiment m.yaml
+// and returns its graph and cache entry.
+func modelEntry(t *testing.T, e *env) (*graph, *cache.Entry) {
+	t.Helper()
 	g := newGraph("m.yaml")
 	g.add("m", "test.model", nil)
 	s := e.run(g)
@@ -718,6 +720,12 @@ func TestModelFilesAreLinked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return g, en
+}
+
+func TestModelFilesAreLinked(t *testing.T) {
+	e := newEnv(t)
+	_, en := modelEntry(t, e)
 	same := func(rel string) bool {
 		a, err := os.Stat(filepath.Join(en.OutDir, rel))
 		if err != nil {
