@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"difflab/models/tensor"
 	"difflab/runner/experiment"
 	"difflab/stages"
 	"difflab/stages/artifact"
@@ -40,7 +41,7 @@ func signalReady() {
 type stallingTensor struct{ artifact.Tensor }
 
 func (s *stallingTensor) Save(dir, name string) ([]string, error) {
-	b, err := artifact.EncodeNPY(s.Shape, s.Data)
+	b, err := tensor.EncodeNPY(s.Shape, s.Data)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"difflab/models/tensor"
 	"difflab/runner"
 	"difflab/stages"
 	"difflab/stages/artifact"
@@ -169,7 +170,7 @@ func TestRunRerunAndSet(t *testing.T) {
 		t.Fatalf("export: %d %s", code, errs)
 	}
 	b, _ := os.ReadFile(npy)
-	if _, data, err := artifact.DecodeNPY(b); err != nil || data.([]float32)[2] != 9 {
+	if _, data, err := tensor.DecodeNPY(b); err != nil || data.([]float32)[2] != 9 {
 		t.Fatalf("exported c = %v, %v (want 3 * (1 + 2) = 9 last)", data, err)
 	}
 	var key string

@@ -10,7 +10,7 @@ import (
 	"difflab/models/modelfile"
 	"difflab/models/ort"
 	"difflab/models/ort/orttest"
-	"difflab/stages/artifact"
+	"difflab/models/tensor"
 )
 
 // writeScaleModel writes a model directory whose velocity model computes
@@ -75,7 +75,7 @@ func TestModelsDifferingInExternalWeights(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, data, err := artifact.DecodeNPY(b)
+		_, data, err := tensor.DecodeNPY(b)
 		if err != nil {
 			t.Fatal(err)
 		}

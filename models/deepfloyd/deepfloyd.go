@@ -28,7 +28,7 @@ import (
 
 	"difflab/models/modelfile"
 	"difflab/models/safetensors"
-	"difflab/stages/artifact"
+	"difflab/models/tensor"
 )
 
 //go:embed stage_i.model.json
@@ -71,7 +71,7 @@ func WriteEmbeddings(dir string, emb map[string][]float32) error {
 	if _, ok := emb[""]; !ok {
 		return fmt.Errorf("deepfloyd: the embeddings lack the empty (unconditional) prompt \"\"")
 	}
-	ts := map[string]*artifact.Tensor{}
+	ts := map[string]*tensor.Tensor{}
 	for p, e := range emb {
 		if len(e) != n {
 			return fmt.Errorf("deepfloyd: embedding of %q has %d values, want %d (%v)", p, len(e), n, EmbeddingShape)
@@ -83,7 +83,7 @@ func WriteEmbeddings(dir string, emb map[string][]float32) error {
 		if p == "" {
 			name = modelfile.UnconditionalKey
 		}
-		ts[name] = &artifact.Tensor{Shape: []int{1, EmbeddingShape[0], EmbeddingShape[1]}, Data: e}
+		ts[name] = &tensor.Tensor{Shape: []int{1, EmbeddingShape[0], EmbeddingShape[1]}, Data: e}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("deepfloyd: %w", err)

@@ -14,7 +14,7 @@ import (
 	"difflab/models/modelfile"
 	"difflab/models/onnxexport"
 	"difflab/models/ort"
-	"difflab/stages/artifact"
+	"difflab/models/tensor"
 )
 
 func randn(rng *rand.Rand, n int) []float32 {
@@ -84,7 +84,7 @@ func TestStageIRunsThroughPredictor(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(m.Close)
-	x := &artifact.Tensor{Shape: []int{2, 3, 64, 64}, Data: randn(rng, 2*3*64*64)}
+	x := &tensor.Tensor{Shape: []int{2, 3, 64, 64}, Data: randn(rng, 2*3*64*64)}
 	prompts := []string{"a photo of a dog", ""}
 	p, err := m.PredictPrompts(x, []float64{990, 0}, prompts)
 	if err != nil {

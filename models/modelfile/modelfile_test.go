@@ -14,7 +14,7 @@ import (
 	"difflab/models/ort"
 	"difflab/models/ort/orttest"
 	"difflab/models/safetensors"
-	"difflab/stages/artifact"
+	"difflab/models/tensor"
 )
 
 func validDesc() *modelfile.Description {
@@ -183,8 +183,8 @@ func testModel(t *testing.T, d *modelfile.Description, a float32, variance, intT
 	return m
 }
 
-func batch(n, c, h, w int) *artifact.Tensor {
-	x := artifact.NewTensor(n, c, h, w)
+func batch(n, c, h, w int) *tensor.Tensor {
+	x := tensor.New(n, c, h, w)
 	for i := range x.Data {
 		x.Data[i] = float32(i%17) / 4
 	}
@@ -244,7 +244,7 @@ func TestPredictEmbeddingsIntTimestepAndVariance(t *testing.T) {
 	d.Prompts = nil
 	d.UNet = nil
 	m := testModel(t, d, 1, true, true)
-	emb := map[string]*artifact.Tensor{
+	emb := map[string]*tensor.Tensor{
 		modelfile.UnconditionalKey: {Shape: []int{1, 2, 3}, Data: make([]float32, 6)},
 		"a photo of a dog":         {Shape: []int{1, 2, 3}, Data: []float32{1, 0, 0, 0, 0, 1}}, // <e, v> = 1 + 6
 	}
@@ -308,7 +308,7 @@ func TestPromptTable(t *testing.T) {
 	if err := modelfile.Write(dir, d); err != nil {
 		t.Fatal(err)
 	}
-	emb := map[string]*artifact.Tensor{
+	emb := map[string]*tensor.Tensor{
 		modelfile.UnconditionalKey: {Shape: []int{1, 2, 3}, Data: make([]float32, 6)},
 		"a photo of a dog":         {Shape: []int{1, 2, 3}, Data: make([]float32, 6)},
 	}

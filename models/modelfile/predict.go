@@ -10,7 +10,7 @@ import (
 
 	"difflab/models/ort"
 	"difflab/models/safetensors"
-	"difflab/stages/artifact"
+	"difflab/models/tensor"
 )
 
 // Model is an opened model directory: its description and a lazily created
@@ -90,10 +90,10 @@ func (m *Model) Close() {
 // Prediction is a model's output for a batch.
 type Prediction struct {
 	// Out is the prediction, B x Output.Channels x H x W.
-	Out *artifact.Tensor
+	Out *tensor.Tensor
 	// Variance holds the learned variance channels v in [-1, 1] of a
 	// learned_range model (same shape as Out); nil otherwise.
-	Variance *artifact.Tensor
+	Variance *tensor.Tensor
 }
 
 // Predict runs the model on the batch x (B x C x H x W as model.json's
@@ -101,7 +101,7 @@ type Prediction struct {
 // without a timestep input) with conditions cond (B vectors of the
 // condition's size, or of the embedding shape's size; ignored by models
 // without a condition). Batches larger than MaxBatch are split.
-func (m *Model) Predict(x *artifact.Tensor, t []float64, cond [][]float32) (*Prediction, error) {
+func (m *Model) Predict(x *tensor.Tensor, t []float64, cond [][]float32) (*Prediction, error) {
 	d := m.Desc
 	img := d.Image
 	if len(x.Shape) != 4 || x.Shape[1] != img.Channels || x.Shape[2] != img.Height || x.Shape[3] != img.Width {
@@ -136,9 +136,9 @@ func (m *Model) Predict(x *artifact.Tensor, t []float64, cond [][]float32) (*Pre
 	per := img.Channels * img.Height * img.Width
 	outC := d.Output.Channels
 	plane := img.Height * img.Width
-	pred := &Prediction{Out: artifact.NewTensor(B, outC, img.Height, img.Width)}
+	pred := &Prediction{Out: tensor.New(B, outC, img.Height, img.Width)}
 	if d.Output.Variance == VarianceLearnedRange {
-		pred.Variance = artifact.NewTensor(B, outC, img.Height, img.Width)
+		pred.Variance = tensor.New(B, outC, img.Height, img.Width)
 	}
 	step := m.MaxBatch
 	if step <= 0 {
@@ -194,7 +194,7 @@ func (m *Model) Predict(x *artifact.Tensor, t []float64, cond [][]float32) (*Pre
 
 // PredictPrompts is Predict with one prompt per image, mapped to conditions
 // by Conditions.
-func (m *Model) PredictPrompts(x *artifact.Tensor, t []float64, prompts []string) (*Prediction, error) {
+func (m *Model) PredictPrompts(x *tensor.Tensor, t []float64, prompts []string) (*Prediction, error) {
 	cond, err := m.Conditions(prompts)
 	if err != nil {
 		return nil, err

@@ -7,7 +7,7 @@ import (
 
 	"difflab/models/modelfile"
 	"difflab/models/safetensors"
-	"difflab/stages/artifact"
+	"difflab/models/tensor"
 )
 
 // WeightsFile is the name of the weights file in a model directory.
@@ -56,7 +56,7 @@ func UNetDescription(spec modelfile.UNet, predicts string) (*modelfile.Descripti
 // describes: the ONNX export of weights w (BatchNorm folded) under d.ONNX,
 // the weights themselves as weights.safetensors, and model.json. The
 // directory is created if needed.
-func WriteUNetDir(dir string, d *modelfile.Description, w map[string]*artifact.Tensor) error {
+func WriteUNetDir(dir string, d *modelfile.Description, w map[string]*tensor.Tensor) error {
 	if d.UNet == nil {
 		return fmt.Errorf("onnxexport: writing %s: the description has no unet field", dir)
 	}

@@ -5,7 +5,7 @@ import (
 	"math/rand/v2"
 
 	"difflab/models/modelfile"
-	"difflab/stages/artifact"
+	"difflab/models/tensor"
 )
 
 // RandomWeights returns weights for the UNet spec describes, every tensor
@@ -13,12 +13,12 @@ import (
 // ±1/sqrt(fan_in) as PyTorch initialises them, and BatchNorm scale, shift
 // and running statistics spread around 1, 0, 0 and 1 so that BatchNorm is
 // not the identity. Meant for tests and benchmarks of inference.
-func RandomWeights(spec modelfile.UNet, seed uint64) map[string]*artifact.Tensor {
+func RandomWeights(spec modelfile.UNet, seed uint64) map[string]*tensor.Tensor {
 	rng := rand.New(rand.NewPCG(seed, 1))
 	D, C, S := spec.Hidden, spec.Channels, spec.Size
-	w := map[string]*artifact.Tensor{}
+	w := map[string]*tensor.Tensor{}
 	uni := func(name string, bound float64, lo float64, shape ...int) {
-		t := artifact.NewTensor(shape...)
+		t := tensor.New(shape...)
 		for i := range t.Data {
 			t.Data[i] = float32(lo + bound*(2*rng.Float64()-1))
 		}

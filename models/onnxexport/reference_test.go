@@ -4,7 +4,7 @@ import (
 	"math"
 
 	"difflab/models/modelfile"
-	"difflab/stages/artifact"
+	"difflab/models/tensor"
 )
 
 // Naive float64 reference implementations of the UNet's layers, written from
@@ -142,7 +142,7 @@ func linear(x [][]float64, w, b []float32, out int) [][]float64 {
 }
 
 // refUNet runs the UNet of spec on x (and t, c) with the layers above.
-func refUNet(spec modelfile.UNet, w map[string]*artifact.Tensor, B int, x, t, c []float32) []float64 {
+func refUNet(spec modelfile.UNet, w map[string]*tensor.Tensor, B int, x, t, c []float32) []float64 {
 	D, C, S := spec.Hidden, spec.Channels, spec.Size
 	p := func(n string) []float32 { return w[n].Data }
 	conv := func(prefix string, x *tensor4, out, stride int) *tensor4 {

@@ -13,7 +13,7 @@ import (
 	"difflab/models/onnxexport"
 	"difflab/models/ort"
 	"difflab/models/safetensors"
-	"difflab/stages/artifact"
+	"difflab/models/tensor"
 )
 
 // TestMatchesPyTorch compares difflab's export with PyTorch itself: the
@@ -49,7 +49,7 @@ func TestMatchesPyTorch(t *testing.T) {
 		shape []int
 		data  []float32
 	}{"x.npy": {[]int{B, 1, 28, 28}, x}, "t.npy": {[]int{B, 1}, tv}, "c.npy": {[]int{B, 10}, cv}} {
-		b, err := artifact.EncodeNPY(v.shape, v.data)
+		b, err := tensor.EncodeNPY(v.shape, v.data)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -61,7 +61,7 @@ func TestMatchesPyTorch(t *testing.T) {
 		t.Fatalf("testdata/torch_unet.py: %v\n%s", err, out)
 	}
 	b, _ := os.ReadFile(file("out.npy"))
-	_, data, err := artifact.DecodeNPY(b)
+	_, data, err := tensor.DecodeNPY(b)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"difflab/models/modelfile"
-	"difflab/stages/artifact"
+	"difflab/models/tensor"
 )
 
 // BNEpsilon is BatchNorm's epsilon (PyTorch's default).
@@ -32,7 +32,7 @@ type Options struct {
 // "time_class". Output: "u" (batch, Channels, Size, Size).
 //
 // A missing, misshapen or unexpected weight is an error naming it.
-func UNet(spec modelfile.UNet, w map[string]*artifact.Tensor, opts *Options) ([]byte, error) {
+func UNet(spec modelfile.UNet, w map[string]*tensor.Tensor, opts *Options) ([]byte, error) {
 	if err := checkSpec(spec); err != nil {
 		return nil, err
 	}
@@ -61,7 +61,7 @@ func checkSpec(s modelfile.UNet) error {
 
 type exporter struct {
 	g    *Graph
-	w    map[string]*artifact.Tensor
+	w    map[string]*tensor.Tensor
 	used map[string]bool
 	fold bool
 	errs []error

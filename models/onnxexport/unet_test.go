@@ -13,7 +13,7 @@ import (
 	"difflab/models/modelfile"
 	"difflab/models/onnxexport"
 	"difflab/models/ort"
-	"difflab/stages/artifact"
+	"difflab/models/tensor"
 )
 
 // session writes model to a temporary file and loads it into ONNX Runtime,
@@ -67,7 +67,7 @@ func TestUNetMatchesReference(t *testing.T) {
 	for i, tc := range cases {
 		t.Run(fmt.Sprintf("%s_D%d_C%d_S%d_keepBN=%v", tc.spec.Cond, tc.spec.Hidden, tc.spec.Channels, tc.spec.Size, tc.keep), func(t *testing.T) {
 			w := onnxexport.RandomWeights(tc.spec, uint64(i))
-			w["c0.0.1.num_batches_tracked"] = artifact.NewTensor(1) // in PyTorch state_dicts; ignored
+			w["c0.0.1.num_batches_tracked"] = tensor.New(1) // in PyTorch state_dicts; ignored
 			model, err := onnxexport.UNet(tc.spec, w, &onnxexport.Options{KeepBatchNorm: tc.keep})
 			if err != nil {
 				t.Fatal(err)
@@ -145,7 +145,7 @@ func TestWriteUNetDirRunsThroughPredictor(t *testing.T) {
 		t.Skipf("ONNX Runtime not installed: %v", err)
 	}
 	rng := rand.New(rand.NewPCG(1, 1))
-	x := &artifact.Tensor{Shape: []int{2, 1, 28, 28}, Data: randn(rng, 2*784)}
+	x := &tensor.Tensor{Shape: []int{2, 1, 28, 28}, Data: randn(rng, 2*784)}
 	cond, _ := m.Conditions([]string{"", ""})
 	cond[1][4] = 1
 	p, err := m.Predict(x, []float64{500, 20}, cond)

@@ -21,7 +21,7 @@ import (
 	"os"
 	"sort"
 
-	"difflab/stages/artifact"
+	"difflab/models/tensor"
 )
 
 type entry struct {
@@ -32,7 +32,7 @@ type entry struct {
 
 // Encode returns the safetensors encoding of the tensors, with optional
 // string metadata (nil for none).
-func Encode(tensors map[string]*artifact.Tensor, meta map[string]string) ([]byte, error) {
+func Encode(tensors map[string]*tensor.Tensor, meta map[string]string) ([]byte, error) {
 	names := make([]string, 0, len(tensors))
 	for n := range tensors {
 		names = append(names, n)
@@ -80,7 +80,7 @@ func Encode(tensors map[string]*artifact.Tensor, meta map[string]string) ([]byte
 
 // Decode parses a safetensors encoding holding F32 tensors and returns the
 // tensors and the metadata (nil when absent).
-func Decode(b []byte) (map[string]*artifact.Tensor, map[string]string, error) {
+func Decode(b []byte) (map[string]*tensor.Tensor, map[string]string, error) {
 	if len(b) < 8 {
 		return nil, nil, fmt.Errorf("safetensors: truncated file (%d bytes)", len(b))
 	}
@@ -94,7 +94,7 @@ func Decode(b []byte) (map[string]*artifact.Tensor, map[string]string, error) {
 	}
 	data := b[8+n:]
 	var meta map[string]string
-	out := map[string]*artifact.Tensor{}
+	out := map[string]*tensor.Tensor{}
 	for name, msg := range raw {
 		if name == "__metadata__" {
 			if err := json.Unmarshal(msg, &meta); err != nil {
@@ -118,7 +118,7 @@ func Decode(b []byte) (map[string]*artifact.Tensor, map[string]string, error) {
 		if begin < 0 || end < begin || end > len(data) || end-begin != 4*count(e.Shape) {
 			return nil, nil, fmt.Errorf("safetensors: tensor %q: offsets [%d,%d] do not fit shape %v in %d data bytes", name, begin, end, e.Shape, len(data))
 		}
-		t := &artifact.Tensor{Shape: e.Shape, Data: make([]float32, count(e.Shape))}
+		t := &tensor.Tensor{Shape: e.Shape, Data: make([]float32, count(e.Shape))}
 		for i := range t.Data {
 			t.Data[i] = math.Float32frombits(binary.LittleEndian.Uint32(data[begin+4*i:]))
 		}
@@ -128,7 +128,7 @@ func Decode(b []byte) (map[string]*artifact.Tensor, map[string]string, error) {
 }
 
 // WriteFile writes the tensors to path (see Encode).
-func WriteFile(path string, tensors map[string]*artifact.Tensor, meta map[string]string) error {
+func WriteFile(path string, tensors map[string]*tensor.Tensor, meta map[string]string) error {
 	b, err := Encode(tensors, meta)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
@@ -137,7 +137,7 @@ func WriteFile(path string, tensors map[string]*artifact.Tensor, meta map[string
 }
 
 // ReadFile reads the tensors and metadata of the safetensors file at path.
-func ReadFile(path string) (map[string]*artifact.Tensor, map[string]string, error) {
+func ReadFile(path string) (map[string]*tensor.Tensor, map[string]string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, nil, err

@@ -6,11 +6,11 @@ import (
 	"strings"
 	"testing"
 
-	"difflab/stages/artifact"
+	"difflab/models/tensor"
 )
 
 func TestEncodeExactBytes(t *testing.T) {
-	b, err := Encode(map[string]*artifact.Tensor{"a": {Shape: []int{2}, Data: []float32{1, -2}}}, nil)
+	b, err := Encode(map[string]*tensor.Tensor{"a": {Shape: []int{2}, Data: []float32{1, -2}}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +26,7 @@ func TestEncodeExactBytes(t *testing.T) {
 }
 
 func TestRoundTrip(t *testing.T) {
-	in := map[string]*artifact.Tensor{
+	in := map[string]*tensor.Tensor{
 		"c0.0.0.weight": {Shape: []int{2, 1, 1, 2}, Data: []float32{1, 2, 3, 4}},
 		"out.bias":      {Shape: []int{1}, Data: []float32{0.5}},
 		"scalar":        {Shape: []int{}, Data: []float32{7}},
@@ -59,7 +59,7 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func TestDecodeErrors(t *testing.T) {
-	good, _ := Encode(map[string]*artifact.Tensor{"a": {Shape: []int{2}, Data: []float32{1, 2}}}, nil)
+	good, _ := Encode(map[string]*tensor.Tensor{"a": {Shape: []int{2}, Data: []float32{1, 2}}}, nil)
 	cases := map[string][]byte{
 		"truncated":   good[:4],
 		"short data":  good[:len(good)-1],

@@ -9,8 +9,8 @@ import (
 	"strings"
 
 	"difflab/models/safetensors"
+	"difflab/models/tensor"
 	"difflab/models/unet"
-	"difflab/stages/artifact"
 )
 
 // Checkpoint is the state of a training run after Epoch whole epochs and
@@ -61,10 +61,10 @@ func (c *Checkpoint) Save(dir string) error {
 	st := state{Epoch: c.Epoch, Step: c.Step, RNG: c.RNG, LossIter: c.LossIter, LossEpoch: c.LossEpoch}
 	if c.Adam != nil {
 		st.AdamSteps = c.Adam.Steps
-		moments := map[string]*artifact.Tensor{}
+		moments := map[string]*tensor.Tensor{}
 		for n, m := range c.Adam.M {
-			moments["m/"+n] = &artifact.Tensor{Shape: []int{len(m)}, Data: m}
-			moments["v/"+n] = &artifact.Tensor{Shape: []int{len(m)}, Data: c.Adam.V[n]}
+			moments["m/"+n] = &tensor.Tensor{Shape: []int{len(m)}, Data: m}
+			moments["v/"+n] = &tensor.Tensor{Shape: []int{len(m)}, Data: c.Adam.V[n]}
 		}
 		if err := safetensors.WriteFile(filepath.Join(dir, adamFile), moments, nil); err != nil {
 			return err

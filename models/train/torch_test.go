@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"difflab/models/safetensors"
+	"difflab/models/tensor"
 	"difflab/models/unet"
-	"difflab/stages/artifact"
 )
 
 // TestStepsAgainstPyTorch runs the training steps of testdata/torch_steps.py
@@ -74,7 +74,7 @@ func TestStepsAgainstPyTorch(t *testing.T) {
 
 // tensorsUnder returns the tensors whose names start with prefix, under the
 // rest of their names.
-func tensorsUnder(all map[string]*artifact.Tensor, prefix string) unet.Weights {
+func tensorsUnder(all map[string]*tensor.Tensor, prefix string) unet.Weights {
 	w := unet.Weights{}
 	for n, v := range all {
 		if rest, ok := strings.CutPrefix(n, prefix); ok {

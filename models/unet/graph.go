@@ -5,10 +5,10 @@ import (
 	"strings"
 
 	G "gorgonia.org/gorgonia"
-	"gorgonia.org/tensor"
+	gt "gorgonia.org/tensor"
 
 	"difflab/models/ops"
-	"difflab/stages/artifact"
+	"difflab/models/tensor"
 )
 
 // Net is a UNet built as a Gorgonia graph for a fixed batch size, in
@@ -99,7 +99,7 @@ func (n *Net) Weights() Weights {
 				data = st.RunningVar
 			}
 		}
-		w[s.Name] = &artifact.Tensor{Shape: append([]int(nil), s.Shape...), Data: append([]float32(nil), data...)}
+		w[s.Name] = &tensor.Tensor{Shape: append([]int(nil), s.Shape...), Data: append([]float32(nil), data...)}
 	}
 	return w
 }
@@ -115,7 +115,7 @@ func (b *builder) param(name string) *G.Node {
 	t := b.w[name]
 	data := append([]float32(nil), t.Data...)
 	b.net.values[name] = data
-	v := tensor.New(tensor.WithShape(t.Shape...), tensor.WithBacking(data))
+	v := gt.New(gt.WithShape(t.Shape...), gt.WithBacking(data))
 	node := G.NewTensor(b.net.Graph, G.Float32, len(t.Shape), G.WithShape(t.Shape...), G.WithName(name), G.WithValue(v))
 	b.net.Learned = append(b.net.Learned, node)
 	b.net.LearnedNames = append(b.net.LearnedNames, name)
@@ -123,7 +123,7 @@ func (b *builder) param(name string) *G.Node {
 }
 
 func (b *builder) input(name string, data []float32, shape ...int) *G.Node {
-	v := tensor.New(tensor.WithShape(shape...), tensor.WithBacking(data))
+	v := gt.New(gt.WithShape(shape...), gt.WithBacking(data))
 	return G.NewTensor(b.net.Graph, G.Float32, len(shape), G.WithShape(shape...), G.WithName(name), G.WithValue(v))
 }
 

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"difflab/models/safetensors"
-	"difflab/stages/artifact"
+	"difflab/models/tensor"
 )
 
 // TestAgainstPyTorch compares the class-conditioned UNet with the PyTorch
@@ -54,7 +54,7 @@ func TestAgainstPyTorch(t *testing.T) {
 	}
 }
 
-func closeTo(t *testing.T, what string, got []float32, want *artifact.Tensor, tol float64) {
+func closeTo(t *testing.T, what string, got []float32, want *tensor.Tensor, tol float64) {
 	t.Helper()
 	if len(got) != len(want.Data) {
 		t.Fatalf("%s: %d values, want %d", what, len(got), len(want.Data))

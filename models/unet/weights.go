@@ -7,12 +7,12 @@ import (
 	"sort"
 
 	"difflab/models/safetensors"
-	"difflab/stages/artifact"
+	"difflab/models/tensor"
 )
 
 // Weights holds a UNet's parameters and BatchNorm running statistics by
 // PyTorch state_dict name.
-type Weights map[string]*artifact.Tensor
+type Weights map[string]*tensor.Tensor
 
 // Role says what a named tensor of a UNet is, which decides its
 // initialisation and whether training updates it by gradient.
@@ -131,7 +131,7 @@ func Init(cfg Config, seed uint64) (Weights, error) {
 	rng := rand.New(rand.NewPCG(seed, 0x756e6574))
 	w := Weights{}
 	for _, s := range specs {
-		t := artifact.NewTensor(s.Shape...)
+		t := tensor.New(s.Shape...)
 		switch s.Role {
 		case Weight, Bias:
 			bound := 1 / math.Sqrt(float64(s.FanIn))
@@ -183,7 +183,7 @@ func (w Weights) Check(cfg Config) error {
 func (w Weights) Clone() Weights {
 	c := make(Weights, len(w))
 	for n, t := range w {
-		c[n] = &artifact.Tensor{Shape: append([]int(nil), t.Shape...), Data: append([]float32(nil), t.Data...)}
+		c[n] = &tensor.Tensor{Shape: append([]int(nil), t.Shape...), Data: append([]float32(nil), t.Data...)}
 	}
 	return c
 }

@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"difflab/models/tensor"
 	"difflab/stages/artifact"
 )
 
@@ -47,11 +48,11 @@ func Encode(a artifact.Artifact, ext string) ([]byte, error) {
 	case ext == ".npy":
 		switch v := a.(type) {
 		case *artifact.Images:
-			return artifact.EncodeNPY(v.Shape, v.Data)
+			return tensor.EncodeNPY(v.Shape, v.Data)
 		case *artifact.Tensor:
-			return artifact.EncodeNPY(v.Shape, v.Data)
+			return tensor.EncodeNPY(v.Shape, v.Data)
 		case artifact.Labels:
-			return artifact.EncodeNPY([]int{len(v)}, []int64(v))
+			return tensor.EncodeNPY([]int{len(v)}, []int64(v))
 		}
 	case ext == ".png":
 		switch v := a.(type) {

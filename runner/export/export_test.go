@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"difflab/models/tensor"
 	"difflab/stages/artifact"
 )
 
@@ -53,7 +54,7 @@ func TestEncodeRoundTripsAndRefuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	shape, data, err := artifact.DecodeNPY(b)
+	shape, data, err := tensor.DecodeNPY(b)
 	if err != nil || !reflect.DeepEqual(shape, tn.Shape) || !reflect.DeepEqual(data, tn.Data) {
 		t.Fatalf("npy round trip: %v %v %v", shape, data, err)
 	}

@@ -30,6 +30,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+
+	"difflab/models/tensor"
 )
 
 // Type names the kind of value an artifact holds. Stage ports declare a Type
@@ -141,4 +143,17 @@ func replaceable(path string) error {
 		return err
 	}
 	return nil
+}
+
+// readNPY reads and decodes an NPY file, naming the file in any error.
+func readNPY(path string) ([]int, any, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	shape, data, err := tensor.DecodeNPY(b)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return shape, data, nil
 }

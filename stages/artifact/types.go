@@ -6,25 +6,25 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+
+	"difflab/models/tensor"
 )
 
-// Tensor is a dense float32 array in row-major (C) order.
-type Tensor struct {
-	Shape []int
-	Data  []float32
-}
+// Tensor is a dense float32 array in row-major (C) order, as an artifact: a
+// tensor.Tensor that stages can save and load. Convert a *tensor.Tensor from
+// model code with (*Tensor)(t) and back with (*tensor.Tensor)(t); the data is
+// shared, not copied.
+type Tensor tensor.Tensor
 
 // NewTensor returns a zeroed tensor of the given shape.
-func NewTensor(shape ...int) *Tensor {
-	return &Tensor{Shape: append([]int(nil), shape...), Data: make([]float32, count(shape))}
-}
+func NewTensor(shape ...int) *Tensor { return (*Tensor)(tensor.New(shape...)) }
 
 // Type implements Artifact.
 func (t *Tensor) Type() Type { return TypeTensor }
 
 // Save implements Artifact: it writes <name>.npy.
 func (t *Tensor) Save(dir, name string) ([]string, error) {
-	b, err := EncodeNPY(t.Shape, t.Data)
+	b, err := tensor.EncodeNPY(t.Shape, t.Data)
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +119,7 @@ func (l Labels) Type() Type { return TypeLabels }
 
 // Save implements Artifact: it writes <name>.npy (int64).
 func (l Labels) Save(dir, name string) ([]string, error) {
-	b, err := EncodeNPY([]int{len(l)}, []int64(l))
+	b, err := tensor.EncodeNPY([]int{len(l)}, []int64(l))
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"difflab/models/ddpm"
 	"difflab/models/modelfile"
 	"difflab/models/schedule"
+	"difflab/models/tensor"
 	"difflab/stages"
 	"difflab/stages/artifact"
 )
@@ -50,11 +51,11 @@ func oracleModel(t *testing.T, calls *[]int) *noiseModel {
 		t.Fatal(err)
 	}
 	m := &noiseModel{name: "the oracle model", desc: desc, sched: ddpm.Schedule{AlphasCumprod: sc.AlphasCumprod}}
-	m.predict = func(x *artifact.Tensor, ts []float64, prompts []string) (*modelfile.Prediction, error) {
+	m.predict = func(x *tensor.Tensor, ts []float64, prompts []string) (*modelfile.Prediction, error) {
 		if calls != nil {
 			*calls = append(*calls, x.Shape[0])
 		}
-		out := artifact.NewTensor(x.Shape...)
+		out := tensor.New(x.Shape...)
 		per := size * size
 		for i, p := range prompts {
 			c, err := m.class("prompt", p)
@@ -178,8 +179,8 @@ func TestOneStepDirectDenoiser(t *testing.T) {
 	m := oracleModel(t, nil)
 	m.desc.Predicts = modelfile.PredictsX0
 	m.desc.Image.Range = [2]float64{0, 1}
-	m.predict = func(x *artifact.Tensor, ts []float64, _ []string) (*modelfile.Prediction, error) {
-		out := artifact.NewTensor(x.Shape...)
+	m.predict = func(x *tensor.Tensor, ts []float64, _ []string) (*modelfile.Prediction, error) {
+		out := tensor.New(x.Shape...)
 		for i, v := range x.Data {
 			out.Data[i] = v / 2
 		}
@@ -389,12 +390,12 @@ func learnedModel(t *testing.T, v float32) *noiseModel {
 	learned := oracleModel(t, nil)
 	learned.desc.Output.Variance = modelfile.VarianceLearnedRange
 	inner := learned.predict
-	learned.predict = func(x *artifact.Tensor, ts []float64, prompts []string) (*modelfile.Prediction, error) {
+	learned.predict = func(x *tensor.Tensor, ts []float64, prompts []string) (*modelfile.Prediction, error) {
 		p, err := inner(x, ts, prompts)
 		if err != nil {
 			return nil, err
 		}
-		p.Variance = artifact.NewTensor(x.Shape...)
+		p.Variance = tensor.New(x.Shape...)
 		for i := range p.Variance.Data {
 			p.Variance.Data[i] = v
 		}

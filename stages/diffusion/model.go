@@ -8,6 +8,7 @@ import (
 	"difflab/models/ddpm"
 	"difflab/models/modelfile"
 	"difflab/models/schedule"
+	"difflab/models/tensor"
 	"difflab/stages"
 	"difflab/stages/artifact"
 	"difflab/stages/imageops"
@@ -22,7 +23,7 @@ type noiseModel struct {
 	// sched is the DDPM schedule; empty for models without one.
 	sched ddpm.Schedule
 	// predict runs a batch; prompts holds one prompt per image.
-	predict func(x *artifact.Tensor, t []float64, prompts []string) (*modelfile.Prediction, error)
+	predict func(x *tensor.Tensor, t []float64, prompts []string) (*modelfile.Prediction, error)
 	// close releases the model's ONNX Runtime session.
 	close func()
 }
@@ -46,7 +47,7 @@ func openModel(ctx *stages.Context) (*noiseModel, error) {
 	nm := &noiseModel{name: name, desc: m.Desc, close: m.Close}
 	// Every model evaluation first checks that the run goes on, so that an
 	// interrupted sampling loop ends within one evaluation.
-	nm.predict = func(x *artifact.Tensor, t []float64, prompts []string) (*modelfile.Prediction, error) {
+	nm.predict = func(x *tensor.Tensor, t []float64, prompts []string) (*modelfile.Prediction, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
@@ -158,7 +159,7 @@ func (m *noiseModel) ddpmModel(prompts []string) ddpm.Model {
 		for i := range ts {
 			ts[i] = float64(t)
 		}
-		p, err := m.predict(&artifact.Tensor{Shape: []int{sh.N, sh.C, sh.H, sh.W}, Data: x}, ts, ps)
+		p, err := m.predict(&tensor.Tensor{Shape: []int{sh.N, sh.C, sh.H, sh.W}, Data: x}, ts, ps)
 		if err != nil {
 			return ddpm.Estimate{}, err
 		}

@@ -16,6 +16,7 @@ import (
 	"math/rand/v2"
 
 	"difflab/models/modelfile"
+	"difflab/models/tensor"
 	"difflab/stages/artifact"
 )
 
@@ -55,9 +56,9 @@ type Sampler struct {
 	m      *modelfile.Model
 	opts   Options
 	n      int
-	x      *artifact.Tensor // current samples, N x C x H x W
-	in     *artifact.Tensor // model batch: x, or x twice with guidance
-	cond   [][]float32      // per batch row; nil for models without a condition
+	x      *tensor.Tensor // current samples, N x C x H x W
+	in     *tensor.Tensor // model batch: x, or x twice with guidance
+	cond   [][]float32    // per batch row; nil for models without a condition
 	guided bool
 	t      []float64
 }
@@ -109,12 +110,12 @@ func NewSampler(m *modelfile.Model, classes []int, opts Options) (*Sampler, erro
 	if d.Output.Channels != im.Channels {
 		return nil, fmt.Errorf("flow: %s predicts %d channels for %d-channel images", m.Dir, d.Output.Channels, im.Channels)
 	}
-	s.x = &artifact.Tensor{Shape: []int{n, im.Channels, im.Height, im.Width}, Data: InitialNoise(opts.Seed, n*im.Channels*im.Height*im.Width)}
+	s.x = &tensor.Tensor{Shape: []int{n, im.Channels, im.Height, im.Width}, Data: InitialNoise(opts.Seed, n*im.Channels*im.Height*im.Width)}
 	rows := len(s.cond)
 	if rows == 0 {
 		rows = n
 	}
-	s.in = artifact.NewTensor(rows, im.Channels, im.Height, im.Width)
+	s.in = tensor.New(rows, im.Channels, im.Height, im.Width)
 	s.t = make([]float64, rows)
 	return s, nil
 }

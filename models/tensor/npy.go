@@ -1,11 +1,10 @@
-package artifact
+package tensor
 
 import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -27,10 +26,10 @@ func EncodeNPY(shape []int, data any) ([]byte, error) {
 	case []int64:
 		descr, n = "<i8", len(d)
 	default:
-		return nil, fmt.Errorf("artifact: npy: unsupported element type %T", data)
+		return nil, fmt.Errorf("npy: unsupported element type %T", data)
 	}
-	if count(shape) != n {
-		return nil, fmt.Errorf("artifact: npy: shape %v holds %d values, data has %d", shape, count(shape), n)
+	if Count(shape) != n {
+		return nil, fmt.Errorf("npy: shape %v holds %d values, data has %d", shape, Count(shape), n)
 	}
 	dims := make([]string, len(shape))
 	for i, s := range shape {
@@ -94,7 +93,7 @@ func DecodeNPY(b []byte) ([]int, any, error) {
 		shape = append(shape, v)
 	}
 	body := b[off+hlen:]
-	n := count(shape)
+	n := Count(shape)
 	switch m[1] {
 	case "<f4":
 		if len(body) != 4*n {
@@ -118,21 +117,8 @@ func DecodeNPY(b []byte) ([]int, any, error) {
 	return nil, nil, fmt.Errorf("unsupported NPY dtype %q (want <f4 or <i8)", m[1])
 }
 
-// readNPY reads and decodes an NPY file, naming the file in any error.
-func readNPY(path string) ([]int, any, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	shape, data, err := DecodeNPY(b)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return shape, data, nil
-}
-
-// count is the number of elements of an array of the given shape.
-func count(shape []int) int {
+// Count is the number of elements of an array of the given shape.
+func Count(shape []int) int {
 	n := 1
 	for _, s := range shape {
 		n *= s
