@@ -90,7 +90,7 @@ func nodeKey(n *experiment.Node, keys map[*experiment.Node]NodeKey, d *cache.Dig
 	for _, f := range n.Files {
 		sum, err := d.Digest(f)
 		if err != nil {
-			return NodeKey{}, fmt.Errorf("reading %s: %v (fix: restore the file, or run `npx --yes rust-just@1.57.0 setup` if it is downloaded data)", f, err)
+			return NodeKey{}, &FileError{Path: f, Err: err}
 		}
 		files = append(files, fmt.Sprintf("file %s %s", sum, filepath.Base(f)))
 	}
@@ -126,6 +126,21 @@ func (e *KeyError) Error() string { return fmt.Sprintf("%s: stage %s: %v", e.Pos
 
 // Unwrap returns the cause.
 func (e *KeyError) Unwrap() error { return e.Err }
+
+// FileError is the error of a file a stage reads that cannot be read while
+// its key is computed.
+type FileError struct {
+	Path string
+	Err  error
+}
+
+// Error names the file and the cause.
+func (e *FileError) Error() string {
+	return fmt.Sprintf("reading %s: %v (fix: restore the file)", e.Path, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *FileError) Unwrap() error { return e.Err }
 
 // ExplainKeys writes every node's key and the lines it was computed from.
 func ExplainKeys(w io.Writer, g *experiment.Graph, keys map[*experiment.Node]NodeKey) {

@@ -93,9 +93,7 @@ func cmdBenchSample(args []string) int {
 	r, err := flow.Bench(flow.BenchOptions{Batch: *batch, Hidden: *hidden, Steps: *steps, Threads: *threads, Device: d})
 	if err != nil {
 		fmt.Fprintf(stderr, "difflab bench sample: %v\n", err)
-		if hint := deviceHint(err); hint != "" {
-			fmt.Fprintln(stderr, hint)
-		}
+		printHints(err)
 		return exitError
 	}
 	if *asJSON {

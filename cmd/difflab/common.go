@@ -204,6 +204,7 @@ func loadGraph(paths []string, f *loadFlags) (*experiment.Graph, int) {
 	g, err := experiment.Load(paths, experiment.Options{Root: f.root, Profile: f.profile, Sets: f.sets.stringList, MaxMemory: maxMemory})
 	if err != nil {
 		experiment.PrintError(stderr, err)
+		printHints(err)
 		var list experiment.ErrorList
 		var one *experiment.Error
 		if errors.As(err, &list) || errors.As(err, &one) {

@@ -11,11 +11,11 @@ import (
 	"strings"
 	"testing"
 
+	"difflab/models/dataset"
 	"difflab/models/ort"
 	"difflab/runner"
 	"difflab/stages"
 	"difflab/stages/artifact"
-	"difflab/stages/data"
 )
 
 func init() {
@@ -107,11 +107,11 @@ func TestORTLibraryChecks(t *testing.T) {
 // A training stage computed with 2 workers is reproduced to the bit with
 // 1 and 4.
 func TestReproduceTrainingWithOtherWorkerCounts(t *testing.T) {
-	root, err := data.Root()
+	root, err := dataset.Root()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := data.MNIST.Files(root, data.Train); err != nil {
+	if _, _, err := dataset.MNIST.Files(root, dataset.Train); err != nil {
 		t.Skipf("MNIST not available: %v", err)
 	}
 	w := newWS(t, map[string]string{"tiny.yaml": "stages:\n  flow:\n    kind: train.flow\n" +

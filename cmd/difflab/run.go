@@ -170,9 +170,7 @@ func cmdPlan(args []string) int {
 // and returns its exit status.
 func runError(err error) int {
 	fmt.Fprintln(stderr, "difflab:", err)
-	if hint := deviceHint(err); hint != "" {
-		fmt.Fprintln(stderr, hint)
-	}
+	printHints(err)
 	var ke *runner.KeyError
 	var ee *runner.EngineError
 	switch {

@@ -85,7 +85,7 @@ var ErrNoLibrary = errors.New("ort: ONNX Runtime library not found")
 // found is not the one of LibVersion and LibSHA256.
 var ErrWrongLibrary = errors.New("ort: not the ONNX Runtime library difflab runs")
 
-const howToGet = "fix: run `npx --yes rust-just@1.57.0 setup` (or scripts/setup.sh), or fetch it by hand: " +
+const howToGet = "fix: install it with difflab's set-up, or fetch it by hand: " +
 	"`cd /tmp && npm pack onnxruntime-node@" + LibVersion + " && tar xzf onnxruntime-node-" + LibVersion + ".tgz` and copy " +
 	"package/bin/napi-v6/linux/x64/" + LibName + " to .difflab/lib/ (or point " + LibEnv + " at it)"
 

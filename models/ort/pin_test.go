@@ -31,7 +31,7 @@ func TestCheckLibrary(t *testing.T) {
 	other := filepath.Join(t.TempDir(), LibName)
 	os.WriteFile(other, []byte("not ONNX Runtime"), 0o644)
 	err := checkLibrary(other)
-	if !errors.Is(err, ErrWrongLibrary) || !strings.Contains(err.Error(), LibSHA256) || !strings.Contains(err.Error(), "setup") {
+	if !errors.Is(err, ErrWrongLibrary) || !strings.Contains(err.Error(), LibSHA256) || !strings.Contains(err.Error(), "npm pack") {
 		t.Errorf("another file: %v", err)
 	}
 	if err := checkLibrary(filepath.Join(t.TempDir(), LibName)); !errors.Is(err, ErrNoLibrary) {

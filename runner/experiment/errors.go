@@ -22,6 +22,8 @@ type Error struct {
 	Msg string
 	// Fix says how to correct it.
 	Fix string
+	// Err is the cause, when another error is; nil otherwise.
+	Err error
 }
 
 // Error formats the error on one line: "file:line:col: msg (fix: ...)".
@@ -32,6 +34,10 @@ func (e *Error) Error() string {
 	}
 	return s
 }
+
+// Unwrap returns the cause, so that errors.Is finds sentinel errors such as
+// a data set's "not installed".
+func (e *Error) Unwrap() error { return e.Err }
 
 // ErrorList is every error Load found, sorted by position. Its Error method
 // reports at most MaxErrors of them.

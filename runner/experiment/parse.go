@@ -50,10 +50,7 @@ func (c *collector) spend(n int) bool {
 
 // add records an error at p.
 func (c *collector) add(p Pos, fix, format string, args ...any) {
-	c.count++
-	if len(c.errs) < maxStoredErrors {
-		c.errs = append(c.errs, &Error{Pos: p, Msg: fmt.Sprintf(format, args...), Fix: fix})
-	}
+	c.addErr(&Error{Pos: p, Msg: fmt.Sprintf(format, args...), Fix: fix})
 }
 
 // addErr records an existing error.

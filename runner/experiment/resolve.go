@@ -688,11 +688,12 @@ func checkStage(s *stageInfo, maxMemory int64, c *collector) {
 	first := map[string]int{}  // message to the first failing combination
 	failed := map[string]int{} // message to the number of failing combinations
 	fixes := map[string]string{}
+	causes := map[string]error{}
 	var msgs []string
-	fail := func(i int, msg, fix string) {
+	fail := func(i int, msg, fix string, cause error) {
 		if failed[msg] == 0 {
 			msgs = append(msgs, msg)
-			first[msg], fixes[msg] = i, fix
+			first[msg], fixes[msg], causes[msg] = i, fix, cause
 		}
 		failed[msg]++
 	}
@@ -704,14 +705,14 @@ func checkStage(s *stageInfo, maxMemory int64, c *collector) {
 			p[s.own[j].name] = s.own[j].values[d]
 		}
 		if msg := runCheck(k, p); msg != "" {
-			fail(i, msg, "change the parameters named in the message")
+			fail(i, msg, "change the parameters named in the message", nil)
 		} else if need, raisedBy := memoryNeed(k, p); maxMemory > 0 && need > maxMemory {
 			fail(i, fmt.Sprintf("parameter %s: the stage needs about %s of memory, more than the %s allowed (the machine's memory, or --max-memory)",
-				raisedBy[0], FormatBytes(need), FormatBytes(maxMemory)), "lower "+strings.Join(raisedBy, ", "))
+				raisedBy[0], FormatBytes(need), FormatBytes(maxMemory)), "lower "+strings.Join(raisedBy, ", "), nil)
 		}
-		files, msg := nodeFiles(k, p)
-		if msg != "" {
-			fail(i, msg, "make the files the stage reads available, as the message says")
+		files, err := nodeFiles(k, p)
+		if err != nil {
+			fail(i, err.Error(), "make the files the stage reads available, as the message says", err)
 		}
 		s.params[i], s.files[i] = p, files
 	}
@@ -720,7 +721,7 @@ func checkStage(s *stageInfo, maxMemory int64, c *collector) {
 		if n := failed[msg]; n > 1 {
 			who += fmt.Sprintf(" (and %d more expansions)", n-1)
 		}
-		c.add(s.checkPos(msg), fixes[msg], "%s: %s", who, msg)
+		c.addErr(&Error{Pos: s.checkPos(msg), Msg: who + ": " + msg, Fix: fixes[msg], Err: causes[msg]})
 	}
 }
 
@@ -884,7 +885,7 @@ func runCheck(k *stages.Kind, p stages.Params) (msg string) {
 
 // nodeFiles returns the sorted absolute paths of the path parameters and of
 // the kind's Files.
-func nodeFiles(k *stages.Kind, p stages.Params) (files []string, msg string) {
+func nodeFiles(k *stages.Kind, p stages.Params) (files []string, err error) {
 	for _, d := range k.Params {
 		if d.Type == stages.Path {
 			if v, ok := p[d.Name].(string); ok && v != "" {
@@ -902,12 +903,12 @@ func nodeFiles(k *stages.Kind, p stages.Params) (files []string, msg string) {
 			return k.Files(p)
 		}()
 		if err != nil {
-			return nil, err.Error()
+			return nil, err
 		}
 		files = append(files, more...)
 	}
 	sort.Strings(files)
-	return slices.Compact(files), ""
+	return slices.Compact(files), nil
 }
 
 // topoOrder returns the stages producers first, ties broken by definition

@@ -1,14 +1,6 @@
-// Package data reads images and data sets into image batches, and defines
-// the stage kinds "image.load", "dataset.mnist" and "dataset.fashion_mnist".
-//
-// # Overview
-//
-// Data sets live under a data root: $DIFFLAB_DATA, or .difflab/data in the
-// working directory, which `just setup` fills (see Root). Each data set is a
-// directory of IDX files (see Dataset); ReadIDX decodes them and
-// Dataset.Load, LoadMNIST and LoadFashionMNIST turn them into images in
-// [0, 1] and int64 labels, for the stages here and for training stages
-// elsewhere.
+// Package data defines the stage kinds that read images and data sets:
+// "image.load", "dataset.mnist" and "dataset.fashion_mnist", thin adapters
+// over package difflab/models/dataset.
 //
 // # Value ranges
 //
@@ -24,9 +16,11 @@ import (
 	"fmt"
 	"math"
 
+	"difflab/models/dataset"
+	"difflab/models/filter"
+	"difflab/models/tensor"
 	"difflab/stages"
 	"difflab/stages/artifact"
-	"difflab/stages/imageops"
 )
 
 func init() {
@@ -38,7 +32,7 @@ func init() {
 		Outputs: []stages.Port{{Name: "images", Type: artifact.TypeImages, Doc: "1 x C x H x W, C = 1 (gray) or 3 (rgb)"}},
 		Params: []stages.Param{
 			{Name: "path", Type: stages.Path, Doc: "the image file, relative to the experiment file"},
-			{Name: "size", Type: stages.Ints, Default: []int{}, Min: stages.Bound(1), Max: stages.Bound(MaxSide),
+			{Name: "size", Type: stages.Ints, Default: []int{}, Min: stages.Bound(1), Max: stages.Bound(dataset.MaxSide),
 				Doc: "[height, width] to resize to; empty keeps the file's size"},
 			{Name: "mode", Type: stages.String, Default: "rgb", Enum: []string{"gray", "rgb"}, Doc: "color mode"},
 			rangeParam([]float64{-1, 1}),
@@ -51,7 +45,7 @@ func init() {
 		},
 		Run: runImageLoad,
 	})
-	for _, d := range []*Dataset{MNIST, FashionMNIST} {
+	for _, d := range []*dataset.Dataset{dataset.MNIST, dataset.FashionMNIST} {
 		registerDataset(d)
 	}
 }
@@ -69,12 +63,13 @@ func checkRange(p stages.Params) error {
 	return nil
 }
 
-// toRange maps images in [0, 1] onto the stage's range parameter.
-func toRange(m *artifact.Images, p stages.Params) {
+// toRange maps images in [0, 1] onto the stage's range parameter, in place,
+// and returns them as an image batch in that range.
+func toRange(t *tensor.Tensor, p stages.Params) *artifact.Images {
 	r := p.Floats("range")
 	lo, hi := float32(r[0]), float32(r[1])
-	imageops.Rescale(m.Data, m.Data, 0, 1, lo, hi)
-	m.Lo, m.Hi = lo, hi
+	filter.Rescale(t.Data, t.Data, 0, 1, lo, hi)
+	return &artifact.Images{Tensor: artifact.Tensor(*t), Lo: lo, Hi: hi}
 }
 
 func runImageLoad(ctx *stages.Context) error {
@@ -83,26 +78,25 @@ func runImageLoad(ctx *stages.Context) error {
 	if s := p.Ints("size"); len(s) == 2 {
 		h, w = s[0], s[1]
 	}
-	m, err := LoadImage(p.String("path"), h, w, p.String("mode") == "gray")
+	m, err := dataset.LoadImage(p.String("path"), h, w, p.String("mode") == "gray")
 	if err != nil {
 		return err
 	}
-	toRange(m, p)
-	return ctx.Output("images", m)
+	return ctx.Output("images", toRange(m, p))
 }
 
-func registerDataset(d *Dataset) {
+func registerDataset(d *dataset.Dataset) {
 	stages.Register(&stages.Kind{
 		Name: "dataset." + d.Name,
 		Doc: fmt.Sprintf("Reads images (N x 1 x 28 x 28) and labels of the %s data set from the data directory "+
-			"($%s, default %s): the whole split, its first count images, or the images at indices.", d.Name, EnvDataDir, DefaultDataDir),
+			"($%s, default %s): the whole split, its first count images, or the images at indices.", d.Name, dataset.EnvDataDir, dataset.DefaultDataDir),
 		Version: 1,
 		Outputs: []stages.Port{
 			{Name: "images", Type: artifact.TypeImages, Doc: "N x 1 x 28 x 28 images"},
 			{Name: "labels", Type: artifact.TypeLabels, Doc: "the N labels, 0 to 9"},
 		},
 		Params: []stages.Param{
-			{Name: "split", Type: stages.String, Default: Test, Enum: []string{Train, Test}, Doc: "which split to read"},
+			{Name: "split", Type: stages.String, Default: dataset.Test, Enum: []string{dataset.Train, dataset.Test}, Doc: "which split to read"},
 			{Name: "count", Type: stages.Int, Default: 0, Min: stages.Bound(0),
 				Doc: "read the first count images; 0 reads the whole split (unless indices is set)"},
 			{Name: "indices", Type: stages.Ints, Default: []int{}, Min: stages.Bound(0),
@@ -111,7 +105,7 @@ func registerDataset(d *Dataset) {
 		},
 		Check: func(p stages.Params) error { return checkSelection(d, p) },
 		Files: func(p stages.Params) ([]string, error) {
-			root, err := Root()
+			root, err := dataset.Root()
 			if err != nil {
 				return nil, err
 			}
@@ -125,7 +119,7 @@ func registerDataset(d *Dataset) {
 	})
 }
 
-func checkSelection(d *Dataset, p stages.Params) error {
+func checkSelection(d *dataset.Dataset, p stages.Params) error {
 	split := p.String("split")
 	size := d.Sizes[split]
 	count, indices := p.Int("count"), p.Ints("indices")
@@ -143,9 +137,9 @@ func checkSelection(d *Dataset, p stages.Params) error {
 	return checkRange(p)
 }
 
-func runDataset(ctx *stages.Context, d *Dataset) error {
+func runDataset(ctx *stages.Context, d *dataset.Dataset) error {
 	p := ctx.Params
-	root, err := Root()
+	root, err := dataset.Root()
 	if err != nil {
 		return err
 	}
@@ -162,9 +156,8 @@ func runDataset(ctx *stages.Context, d *Dataset) error {
 	if err != nil {
 		return err
 	}
-	toRange(images, p)
-	if err := ctx.Output("images", images); err != nil {
+	if err := ctx.Output("images", toRange(images, p)); err != nil {
 		return err
 	}
-	return ctx.Output("labels", labels)
+	return ctx.Output("labels", artifact.Labels(labels))
 }

@@ -5,9 +5,9 @@ import (
 	"strings"
 
 	"difflab/models/ddpm"
+	"difflab/models/filter"
 	"difflab/stages"
 	"difflab/stages/artifact"
-	"difflab/stages/imageops"
 )
 
 func init() {
@@ -184,8 +184,8 @@ func hybrid(ctx *stages.Context, m *noiseModel) (*artifact.Images, artifact.Labe
 	}
 	n := p.Int("n")
 	sh := m.shape(n)
-	kernel := imageops.GaussianKernel(p.Int("kernel_size"), p.Float("sigma"))
-	lowpass := func(dst, src []float32, sh ddpm.Shape) { imageops.Blur(dst, src, sh.H, sh.W, kernel) }
+	kernel := filter.GaussianKernel(p.Int("kernel_size"), p.Float("sigma"))
+	lowpass := func(dst, src []float32, sh ddpm.Shape) { filter.Blur(dst, src, sh.H, sh.W, kernel) }
 	rng := ddpm.NewRand(uint64(p.Int("seed")))
 	x := make([]float32, sh.Len())
 	ddpm.FillNormal(x, rng)

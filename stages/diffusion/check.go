@@ -4,14 +4,14 @@ import (
 	"fmt"
 	"strings"
 
+	"difflab/models/dataset"
 	"difflab/models/ddpm"
 	"difflab/stages"
 	"difflab/stages/artifact"
-	"difflab/stages/data"
 )
 
 // datasets are the data sets check.classify can train its judge on.
-var datasets = map[string]*data.Dataset{"fashion_mnist": data.FashionMNIST, "mnist": data.MNIST}
+var datasets = map[string]*dataset.Dataset{"fashion_mnist": dataset.FashionMNIST, "mnist": dataset.MNIST}
 
 func init() {
 	stages.Register(&stages.Kind{
@@ -42,13 +42,13 @@ func init() {
 			seedParam,
 		},
 		Files: func(p stages.Params) ([]string, error) {
-			root, err := data.Root()
+			root, err := dataset.Root()
 			if err != nil {
 				return nil, err
 			}
 			d := datasets[p.String("dataset")]
 			var files []string
-			for _, split := range []string{data.Train, data.Test} {
+			for _, split := range []string{dataset.Train, dataset.Test} {
 				im, lb, err := d.Files(root, split)
 				if err != nil {
 					return nil, err
@@ -87,7 +87,7 @@ func runCheck(ctx *stages.Context) error {
 		sets = append(sets, scoreSet{name: fmt.Sprintf("%d (%s)", i+1, in.Stage), samples: im, labels: lb})
 	}
 	p := ctx.Params
-	root, err := data.Root()
+	root, err := dataset.Root()
 	if err != nil {
 		return err
 	}
@@ -99,24 +99,24 @@ func runCheck(ctx *stages.Context) error {
 			idx[i] = i
 		}
 	}
-	trainX, trainY, err := d.Load(root, data.Train, idx)
+	trainX, trainY, err := d.Load(root, dataset.Train, idx)
 	if err != nil {
 		return fmt.Errorf("stage %s: %w", ctx.Stage, err)
 	}
-	testX, testY, err := d.Load(root, data.Test, nil)
+	testX, testY, err := d.Load(root, dataset.Test, nil)
 	if err != nil {
 		return fmt.Errorf("stage %s: %w", ctx.Stage, err)
 	}
 	rng := ddpm.NewRand(uint64(p.Int("seed")))
 	c := newClassifier(28*28, p.Int("hidden"), 10, rng)
 	epochs := p.Int("epochs")
-	c.train(trainX.Data, trainY, trainX.N(), epochs, 128, 1e-3, rng, func(e int, loss float64) {
+	c.train(trainX.Data, trainY, trainX.Shape[0], epochs, 128, 1e-3, rng, func(e int, loss float64) {
 		ctx.Report(e, epochs, fmt.Sprintf("classifier epoch %d loss %.4f", e, loss))
 	})
 	var b strings.Builder
-	testAcc := accuracy(c.predict(unit(testX), testX.N()), testY)
+	testAcc := accuracy(c.predict(testX.Data, testX.Shape[0]), testY) // data sets are in [0, 1]
 	fmt.Fprintf(&b, "Classifier: perceptron 784-%d-10 trained on the %s training split (%d images, %d epochs); "+
-		"accuracy on its test split %.1f%%.\n\n", p.Int("hidden"), d.Name, trainX.N(), epochs, 100*testAcc)
+		"accuracy on its test split %.1f%%.\n\n", p.Int("hidden"), d.Name, trainX.Shape[0], epochs, 100*testAcc)
 	fmt.Fprintf(&b, "| input | scored | recognised | accuracy | by class |\n|---|---|---|---|---|\n")
 	acc := artifact.NewTensor(len(sets))
 	for i, s := range sets {
@@ -177,7 +177,7 @@ func nonNegative(l artifact.Labels) []int64 {
 }
 
 // accuracy returns the fraction of pred equal to want.
-func accuracy(pred []int64, want artifact.Labels) float64 {
+func accuracy(pred, want []int64) float64 {
 	right := 0
 	for i, p := range pred {
 		if p == want[i] {

@@ -6,12 +6,12 @@ import (
 	"strings"
 
 	"difflab/models/ddpm"
+	"difflab/models/filter"
 	"difflab/models/modelfile"
 	"difflab/models/schedule"
 	"difflab/models/tensor"
 	"difflab/stages"
 	"difflab/stages/artifact"
-	"difflab/stages/imageops"
 )
 
 // noiseModel is an opened model as the stage kinds see it.
@@ -187,7 +187,7 @@ func (m *noiseModel) toModelRange(in *artifact.Images, port string) ([]float32, 
 		if !(in.Hi > in.Lo) {
 			return nil, fmt.Errorf("input %s: value range [%g, %g] is empty", port, in.Lo, in.Hi)
 		}
-		imageops.Rescale(x, in.Data, in.Lo, in.Hi, lo, hi)
+		filter.Rescale(x, in.Data, in.Lo, in.Hi, lo, hi)
 	}
 	return x, nil
 }

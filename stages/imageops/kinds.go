@@ -1,8 +1,11 @@
+// Package imageops defines the image filter stage kinds ("blur.gaussian"),
+// thin adapters over package difflab/models/filter.
 package imageops
 
 import (
 	"fmt"
 
+	"difflab/models/filter"
 	"difflab/stages"
 	"difflab/stages/artifact"
 )
@@ -37,6 +40,6 @@ func runBlur(ctx *stages.Context) error {
 		return fmt.Errorf("stage %s: input images is missing", ctx.Stage)
 	}
 	out := artifact.NewImages(in.N(), in.C(), in.H(), in.W(), in.Lo, in.Hi)
-	Blur(out.Data, in.Data, in.H(), in.W(), GaussianKernel(ctx.Params.Int("kernel_size"), ctx.Params.Float("sigma")))
+	filter.Blur(out.Data, in.Data, in.H(), in.W(), filter.GaussianKernel(ctx.Params.Int("kernel_size"), ctx.Params.Float("sigma")))
 	return ctx.Output("images", out)
 }

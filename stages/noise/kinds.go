@@ -40,7 +40,7 @@ func init() {
 			if err != nil {
 				return err
 			}
-			eps := Gaussian(uint64(ctx.Params.Int("seed")), len(x0.Data))
+			eps := gaussian(uint64(ctx.Params.Int("seed")), len(x0.Data))
 			return output(ctx, Forward(x0, s, ctx.Params.Int("t"), eps), x0, eps)
 		},
 	})
@@ -59,7 +59,7 @@ func init() {
 			if err != nil {
 				return err
 			}
-			eps := Gaussian(uint64(ctx.Params.Int("seed")), len(x.Data))
+			eps := gaussian(uint64(ctx.Params.Int("seed")), len(x.Data))
 			return output(ctx, AddScaled(x, ctx.Params.Float("sigma"), eps), x, eps)
 		},
 	})

@@ -4,7 +4,7 @@
 //
 // # Overview
 //
-// Gaussian draws standard normal values from a seeded generator, so that a
+// gaussian draws standard normal values from a seeded generator, so that a
 // stage's noise depends only on its seed parameter and the batch's size.
 // Forward computes x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps for a
 // schedule of package difflab/models/schedule; AddScaled computes
@@ -21,21 +21,19 @@ package noise
 
 import (
 	"fmt"
-	"math/rand/v2"
 
+	"difflab/models/ddpm"
+	"difflab/models/filter"
 	"difflab/models/schedule"
 	"difflab/stages/artifact"
-	"difflab/stages/imageops"
 )
 
-// Gaussian returns n independent standard normal values drawn from a PCG
-// generator seeded with seed. The same seed always gives the same values.
-func Gaussian(seed uint64, n int) []float32 {
-	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
+// gaussian returns n independent standard normal values drawn from the
+// seeded generator of package difflab/models/ddpm. The same seed always
+// gives the same values.
+func gaussian(seed uint64, n int) []float32 {
 	eps := make([]float32, n)
-	for i := range eps {
-		eps[i] = float32(rng.NormFloat64())
-	}
+	ddpm.FillNormal(eps, ddpm.NewRand(seed))
 	return eps
 }
 
@@ -49,7 +47,7 @@ func Forward(x0 *artifact.Images, s *schedule.Schedule, t int, eps []float32) *a
 	}
 	signal, noise := s.Coefficients(t)
 	out := artifact.NewImages(x0.N(), x0.C(), x0.H(), x0.W(), -1, 1)
-	imageops.Rescale(out.Data, x0.Data, x0.Lo, x0.Hi, -1, 1)
+	filter.Rescale(out.Data, x0.Data, x0.Lo, x0.Hi, -1, 1)
 	for i, v := range out.Data {
 		out.Data[i] = float32(signal*float64(v) + noise*float64(eps[i]))
 	}

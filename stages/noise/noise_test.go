@@ -127,8 +127,8 @@ func TestSigmaMomentsOverSeeds(t *testing.T) {
 	}
 }
 
-func TestGaussian(t *testing.T) {
-	a, b, c := Gaussian(42, 100000), Gaussian(42, 100000), Gaussian(43, 100000)
+func TestGaussianNoise(t *testing.T) {
+	a, b, c := gaussian(42, 100000), gaussian(42, 100000), gaussian(43, 100000)
 	same, differ := true, 0
 	for i := range a {
 		same = same && a[i] == b[i]

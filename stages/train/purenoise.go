@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"math"
 
+	"difflab/models/ddpm"
 	"difflab/stages"
 	"difflab/stages/artifact"
-	"difflab/stages/noise"
 )
 
 // The pure-noise inputs of the denoiser trained with pure_noise (Part B
@@ -41,7 +41,7 @@ func init() {
 			p := ctx.Params
 			n, c, s, r := p.Int("n"), p.Int("channels"), p.Int("size"), p.Floats("range")
 			m := artifact.NewImages(n, c, s, s, float32(r[0]), float32(r[1]))
-			copy(m.Data, noise.Gaussian(uint64(p.Int("seed")), len(m.Data)))
+			ddpm.FillNormal(m.Data, ddpm.NewRand(uint64(p.Int("seed"))))
 			return ctx.Output("images", m)
 		},
 	})

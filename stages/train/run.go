@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"difflab/models/dataset"
 	"difflab/models/modelfile"
 	"difflab/models/onnxexport"
 	"difflab/models/schedule"
@@ -14,17 +15,16 @@ import (
 	"difflab/models/unet"
 	"difflab/stages"
 	"difflab/stages/artifact"
-	"difflab/stages/data"
 )
 
-var datasets = map[string]*data.Dataset{datasetMNIST: data.MNIST, datasetFashion: data.FashionMNIST}
+var datasets = map[string]*dataset.Dataset{datasetMNIST: dataset.MNIST, datasetFashion: dataset.FashionMNIST}
 
 func datasetFiles(p stages.Params) ([]string, error) {
-	root, err := data.Root()
+	root, err := dataset.Root()
 	if err != nil {
 		return nil, err
 	}
-	images, labels, err := datasets[p.String("dataset")].Files(root, data.Train)
+	images, labels, err := datasets[p.String("dataset")].Files(root, dataset.Train)
 	if err != nil {
 		return nil, err
 	}
@@ -33,7 +33,7 @@ func datasetFiles(p stages.Params) ([]string, error) {
 
 // loadData reads the training images, mapped from [0, 1] to [lo, hi].
 func loadData(p stages.Params, lo, hi float32) (*train.Dataset, error) {
-	root, err := data.Root()
+	root, err := dataset.Root()
 	if err != nil {
 		return nil, err
 	}
@@ -44,7 +44,7 @@ func loadData(p stages.Params, lo, hi float32) (*train.Dataset, error) {
 			idx[i] = i
 		}
 	}
-	images, labels, err := datasets[p.String("dataset")].Load(root, data.Train, idx)
+	images, labels, err := datasets[p.String("dataset")].Load(root, dataset.Train, idx)
 	if err != nil {
 		return nil, err
 	}
@@ -53,8 +53,8 @@ func loadData(p stages.Params, lo, hi float32) (*train.Dataset, error) {
 			images.Data[i] = lo + (hi-lo)*v
 		}
 	}
-	return &train.Dataset{Images: images.Data, Labels: labels, N: images.N(),
-		Per: images.C() * images.H() * images.W()}, nil
+	sh := images.Shape // N x 1 x H x W
+	return &train.Dataset{Images: images.Data, Labels: labels, N: sh[0], Per: sh[1] * sh[2] * sh[3]}, nil
 }
 
 // job is what distinguishes the training kinds: the UNet, the task and how

@@ -13,12 +13,12 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"difflab/models/dataset"
 	"difflab/models/modelfile"
 	"difflab/models/unet"
 	"difflab/runner/cache"
 	"difflab/stages"
 	"difflab/stages/artifact"
-	"difflab/stages/data"
 )
 
 // newState returns the state store of one key in a new cache, as the
@@ -36,11 +36,11 @@ const stateKey = "4b9d1f0c8e2a7d6b5c3f1e0d9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a
 
 func needMNIST(t *testing.T) {
 	t.Helper()
-	root, err := data.Root()
+	root, err := dataset.Root()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := data.MNIST.Files(root, data.Train); err != nil {
+	if _, _, err := dataset.MNIST.Files(root, dataset.Train); err != nil {
 		t.Skipf("MNIST not available: %v", err)
 	}
 }
@@ -266,8 +266,8 @@ func TestPureNoise(t *testing.T) {
 }
 
 func TestDDPMDescription(t *testing.T) {
-	root, _ := data.Root()
-	if _, _, err := data.FashionMNIST.Files(root, data.Train); err != nil {
+	root, _ := dataset.Root()
+	if _, _, err := dataset.FashionMNIST.Files(root, dataset.Train); err != nil {
 		t.Skipf("Fashion-MNIST not available: %v", err)
 	}
 	prompts := []string{"a photo of a t-shirt", "b", "c", "d", "e", "f", "g", "h", "i", "j"}

@@ -1,4 +1,4 @@
-package data
+package dataset
 
 import (
 	"fmt"
@@ -7,7 +7,7 @@ import (
 	_ "image/png"  // register the PNG decoder
 	"os"
 
-	"difflab/stages/artifact"
+	"difflab/models/tensor"
 )
 
 // MaxSide bounds the width and height of images that LoadImage accepts, both
@@ -20,7 +20,7 @@ const MaxSide = 4096
 // h and w are positive the image is resized to h x w (see Resize). The file's
 // header is read first, so an image larger than MaxSide on a side is rejected
 // before any pixel is decoded.
-func LoadImage(path string, h, w int, gray bool) (*artifact.Images, error) {
+func LoadImage(path string, h, w int, gray bool) (*tensor.Tensor, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -45,7 +45,7 @@ func LoadImage(path string, h, w int, gray bool) (*artifact.Images, error) {
 	if gray {
 		c = 1
 	}
-	out := artifact.NewImages(1, c, b.Dy(), b.Dx(), 0, 1)
+	out := tensor.New(1, c, b.Dy(), b.Dx())
 	plane := b.Dx() * b.Dy()
 	for y := b.Min.Y; y < b.Max.Y; y++ {
 		for x := b.Min.X; x < b.Max.X; x++ {
@@ -65,24 +65,25 @@ func LoadImage(path string, h, w int, gray bool) (*artifact.Images, error) {
 	return out, nil
 }
 
-// Resize returns the images resampled to h x w pixels. Along each axis that
+// Resize returns the N x C x H x W images m resampled to h x w pixels. Along each axis that
 // shrinks it averages the source pixels each output pixel covers, weighted by
 // the covered area ("area" resampling, which does not alias); along each axis
 // that grows it interpolates linearly between pixel centres ("bilinear" with
 // half-pixel centres, edges clamped). The value range is kept.
-func Resize(m *artifact.Images, h, w int) *artifact.Images {
-	rows := resampleWeights(m.H(), h)
-	cols := resampleWeights(m.W(), w)
-	out := artifact.NewImages(m.N(), m.C(), h, w, m.Lo, m.Hi)
-	tmp := make([]float64, m.H()*w)
-	for p := 0; p < m.N()*m.C(); p++ {
-		src := m.Data[p*m.H()*m.W() : (p+1)*m.H()*m.W()]
+func Resize(m *tensor.Tensor, h, w int) *tensor.Tensor {
+	n, c, mh, mw := m.Shape[0], m.Shape[1], m.Shape[2], m.Shape[3]
+	rows := resampleWeights(mh, h)
+	cols := resampleWeights(mw, w)
+	out := tensor.New(n, c, h, w)
+	tmp := make([]float64, mh*w)
+	for p := 0; p < n*c; p++ {
+		src := m.Data[p*mh*mw : (p+1)*mh*mw]
 		dst := out.Data[p*h*w : (p+1)*h*w]
-		for y := 0; y < m.H(); y++ {
+		for y := 0; y < mh; y++ {
 			for x, taps := range cols {
 				s := 0.0
 				for _, t := range taps {
-					s += t.weight * float64(src[y*m.W()+t.index])
+					s += t.weight * float64(src[y*mw+t.index])
 				}
 				tmp[y*w+x] = s
 			}

@@ -1,4 +1,18 @@
-package data
+// Package dataset reads the data difflab learns from and conditions on: the
+// MNIST-like data sets (IDX files under a data root) and PNG or JPEG images,
+// as plain tensors with values in [0, 1].
+//
+// # Overview
+//
+// Data sets live under a data root: $DIFFLAB_DATA, or .difflab/data in the
+// working directory (see Root). Each data set is a directory of IDX files
+// (see Dataset); ReadIDX decodes them and Dataset.Load turns them into
+// N x 1 x H x W images in [0, 1] and int64 labels. LoadImage decodes an image
+// file into a 1 x C x H x W tensor in [0, 1], and Resize resamples one.
+//
+// A data set that is not installed gives an error wrapping ErrNotInstalled,
+// which callers can turn into set-up instructions.
+package dataset
 
 import (
 	"errors"
@@ -7,15 +21,15 @@ import (
 	"os"
 	"path/filepath"
 
-	"difflab/stages/artifact"
+	"difflab/models/tensor"
 )
 
 // EnvDataDir is the environment variable naming the data directory; without
 // it the directory is DefaultDataDir below the working directory.
 const EnvDataDir = "DIFFLAB_DATA"
 
-// DefaultDataDir is the data directory `just setup` fills, relative to the
-// repository root.
+// DefaultDataDir is the data directory difflab's set-up fills, relative to
+// the repository root.
 const DefaultDataDir = ".difflab/data"
 
 // Root returns the absolute data directory: $DIFFLAB_DATA, or
@@ -72,9 +86,13 @@ var FashionMNIST = &Dataset{
 	Sizes:   map[string]int{Train: 60000, Test: 10000},
 }
 
+// ErrNotInstalled is wrapped by the error of a data set whose files are not
+// under the data root.
+var ErrNotInstalled = errors.New("data set not installed")
+
 // Files returns the paths of the images and labels files of split under the
 // data root, preferring the gzip-compressed names. The error of a missing
-// data set says how to install it.
+// data set wraps ErrNotInstalled.
 func (d *Dataset) Files(root, split string) (images, labels string, err error) {
 	prefix := map[string]string{Train: "train", Test: "t10k"}[split]
 	if prefix == "" {
@@ -89,8 +107,8 @@ func (d *Dataset) Files(root, split string) (images, labels string, err error) {
 				return "", err
 			}
 		}
-		return "", fmt.Errorf("%s: %s(.gz) not found in %s: run `npx --yes rust-just@1.57.0 setup` (or set %s to a directory holding %s/)",
-			d.Name, base, filepath.Join(root, d.Dir), EnvDataDir, d.Dir)
+		return "", fmt.Errorf("%w: %s: %s(.gz) not found in %s (set %s to a directory holding %s/)",
+			ErrNotInstalled, d.Name, base, filepath.Join(root, d.Dir), EnvDataDir, d.Dir)
 	}
 	if images, err = find(prefix + "-images-idx3-ubyte"); err != nil {
 		return "", "", err
@@ -104,7 +122,7 @@ func (d *Dataset) Files(root, split string) (images, labels string, err error) {
 // Load reads the images with the given indices (all of the split when
 // indices is nil) and their labels. The images are N x 1 x 28 x 28 with
 // values in [0, 1] (pixel / 255).
-func (d *Dataset) Load(root, split string, indices []int) (*artifact.Images, artifact.Labels, error) {
+func (d *Dataset) Load(root, split string, indices []int) (*tensor.Tensor, []int64, error) {
 	imgPath, lblPath, err := d.Files(root, split)
 	if err != nil {
 		return nil, nil, err
@@ -130,29 +148,18 @@ func (d *Dataset) Load(root, split string, indices []int) (*artifact.Images, art
 			indices[i] = i
 		}
 	}
-	out := artifact.NewImages(len(indices), 1, h, w, 0, 1)
-	labels := make(artifact.Labels, len(indices))
+	out := tensor.New(len(indices), 1, h, w)
+	labels := make([]int64, len(indices))
 	for j, i := range indices {
 		if i < 0 || i >= n {
 			return nil, nil, fmt.Errorf("%s: index %d outside the %d images of the %s split", d.Name, i, n, split)
 		}
 		src := imgs.Data[i*h*w : (i+1)*h*w]
-		dst := out.Image(j)
+		dst := out.Data[j*h*w : (j+1)*h*w]
 		for k, v := range src {
 			dst[k] = float32(v) / 255
 		}
 		labels[j] = int64(lbls.Data[i])
 	}
 	return out, labels, nil
-}
-
-// LoadMNIST reads a whole split ("train" or "test") of MNIST from the data
-// root (see Root): images N x 1 x 28 x 28 in [0, 1] and their labels.
-func LoadMNIST(root, split string) (*artifact.Images, artifact.Labels, error) {
-	return MNIST.Load(root, split, nil)
-}
-
-// LoadFashionMNIST reads a whole split of Fashion-MNIST like LoadMNIST.
-func LoadFashionMNIST(root, split string) (*artifact.Images, artifact.Labels, error) {
-	return FashionMNIST.Load(root, split, nil)
 }

@@ -1,5 +1,5 @@
-// Package imageops holds image filters on float32 planes and the stage kinds
-// built on them: "blur.gaussian".
+// Package filter holds image filters on float32 planes, for the stage kinds
+// that blur images and for samplers that filter noise estimates.
 //
 // # Overview
 //
@@ -8,9 +8,9 @@
 // H x W pixels (for an N x C x H x W batch, P = N*C). Filters are separable:
 // a 1-D kernel runs along the rows, then along the columns.
 //
-//	k := imageops.GaussianKernel(33, 2)
-//	imageops.Blur(low, x, h, w, k)     // low-pass: Gaussian blur
-//	imageops.HighPass(high, x, h, w, k) // high-pass: x - blur(x)
+//	k := filter.GaussianKernel(33, 2)
+//	filter.Blur(low, x, h, w, k)     // low-pass: Gaussian blur
+//	filter.HighPass(high, x, h, w, k) // high-pass: x - blur(x)
 //
 // # Invariants
 //
@@ -19,9 +19,9 @@
 // NumPy's "reflect" mode; unlike torchvision, a kernel wider than the image
 // keeps reflecting instead of failing. Kernels have odd sizes and sum to 1, so
 // a constant image is unchanged. dst may be the same slice as src. Invalid
-// sizes and kernels are programming errors and panic with an "imageops:"
+// sizes and kernels are programming errors and panic with an "filter:"
 // message; stage kinds check user parameters before calling in.
-package imageops
+package filter
 
 import (
 	"fmt"
@@ -33,10 +33,10 @@ import (
 // x = -(size-1)/2 .. (size-1)/2, summing to 1 (torchvision's definition).
 func GaussianKernel(size int, sigma float64) []float64 {
 	if size < 1 || size%2 == 0 {
-		panic(fmt.Sprintf("imageops: kernel size %d is not a positive odd number", size))
+		panic(fmt.Sprintf("filter: kernel size %d is not a positive odd number", size))
 	}
 	if !(sigma > 0) || math.IsInf(sigma, 1) {
-		panic(fmt.Sprintf("imageops: Gaussian sigma %g is not a positive number", sigma))
+		panic(fmt.Sprintf("filter: Gaussian sigma %g is not a positive number", sigma))
 	}
 	k := make([]float64, size)
 	half := float64(size-1) / 2
@@ -75,7 +75,7 @@ func Reflect(i, n int) int {
 func Blur(dst, src []float32, h, w int, k []float64) {
 	checkPlanes("Blur", dst, src, h, w)
 	if len(k)%2 == 0 {
-		panic(fmt.Sprintf("imageops: Blur with a kernel of even size %d", len(k)))
+		panic(fmt.Sprintf("filter: Blur with a kernel of even size %d", len(k)))
 	}
 	r := len(k) / 2
 	tmp := make([]float64, h*w)
@@ -132,10 +132,10 @@ func HighPass(dst, src []float32, h, w int, k []float64) {
 // not clipped.
 func Rescale(dst, src []float32, fromLo, fromHi, toLo, toHi float32) {
 	if len(dst) != len(src) {
-		panic(fmt.Sprintf("imageops: Rescale of %d values into %d", len(src), len(dst)))
+		panic(fmt.Sprintf("filter: Rescale of %d values into %d", len(src), len(dst)))
 	}
 	if fromLo == fromHi {
-		panic(fmt.Sprintf("imageops: Rescale from the empty range [%g, %g]", fromLo, fromHi))
+		panic(fmt.Sprintf("filter: Rescale from the empty range [%g, %g]", fromLo, fromHi))
 	}
 	scale := float64(toHi-toLo) / float64(fromHi-fromLo)
 	for i, v := range src {
@@ -145,6 +145,6 @@ func Rescale(dst, src []float32, fromLo, fromHi, toLo, toHi float32) {
 
 func checkPlanes(op string, dst, src []float32, h, w int) {
 	if h < 1 || w < 1 || len(src)%(h*w) != 0 || len(dst) != len(src) {
-		panic(fmt.Sprintf("imageops: %s of %d values into %d as %d x %d planes", op, len(src), len(dst), h, w))
+		panic(fmt.Sprintf("filter: %s of %d values into %d as %d x %d planes", op, len(src), len(dst), h, w))
 	}
 }

@@ -1,14 +1,10 @@
-package imageops
+package filter
 
 import (
-	"context"
 	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
-
-	"difflab/stages"
-	"difflab/stages/artifact"
 )
 
 func TestGaussianKernel(t *testing.T) {
@@ -42,8 +38,8 @@ func TestGaussianKernelPanics(t *testing.T) {
 	}{{4, 1}, {0, 1}, {3, 0}, {3, math.NaN()}} {
 		func() {
 			defer func() {
-				if r := recover(); r == nil || !strings.HasPrefix(r.(string), "imageops: ") {
-					t.Errorf("GaussianKernel(%d, %g) recovered %v, want an imageops panic", c.size, c.sigma, r)
+				if r := recover(); r == nil || !strings.HasPrefix(r.(string), "filter: ") {
+					t.Errorf("GaussianKernel(%d, %g) recovered %v, want a filter panic", c.size, c.sigma, r)
 				}
 			}()
 			GaussianKernel(c.size, c.sigma)
@@ -174,36 +170,6 @@ func TestRescale(t *testing.T) {
 	for i := range want {
 		if dst[i] != want[i] {
 			t.Fatalf("Rescale = %v, want %v", dst, want)
-		}
-	}
-}
-
-func TestBlurKind(t *testing.T) {
-	k, err := stages.Lookup("blur.gaussian")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := k.Check(stages.Params{"kernel_size": 4, "sigma": 1.0}); err == nil || !strings.Contains(err.Error(), "kernel_size") {
-		t.Errorf("Check of an even kernel_size gave %v, want an error naming kernel_size", err)
-	}
-	in := artifact.NewImages(2, 3, 8, 8, 0, 1)
-	for i := range in.Data {
-		in.Data[i] = float32(i%7) / 7
-	}
-	ctx := &stages.Context{Context: context.Background(), Kind: k, Stage: "blurred",
-		Params: stages.Params{"kernel_size": 5, "sigma": 1.5},
-		In:     map[string][]stages.Input{"images": {{Artifact: in}}}}
-	if err := k.Run(ctx); err != nil {
-		t.Fatal(err)
-	}
-	out := ctx.Outputs()["images"].(*artifact.Images)
-	want := naiveBlur(in.Data, 8, 8, GaussianKernel(5, 1.5))
-	if out.Lo != 0 || out.Hi != 1 || len(out.Data) != len(want) {
-		t.Fatalf("output range [%g, %g] with %d values, want [0, 1] with %d", out.Lo, out.Hi, len(out.Data), len(want))
-	}
-	for i := range want {
-		if math.Abs(float64(out.Data[i]-want[i])) > 1e-5 {
-			t.Fatalf("value %d = %g, want %g", i, out.Data[i], want[i])
 		}
 	}
 }
