@@ -11,6 +11,7 @@ import (
 	"difflab/runner/cache"
 	"difflab/runner/experiment"
 	"difflab/runner/remote"
+	"difflab/stages"
 )
 
 // uploadJobs is how many entries a run uploads at once.
@@ -177,5 +178,5 @@ func describeFiles(m *cache.Manifest) string {
 	if n == 1 {
 		unit = "file"
 	}
-	return fmt.Sprintf("%d %s, %s", n, unit, experiment.FormatBytes(size))
+	return fmt.Sprintf("%d %s, %s", n, unit, stages.FormatBytes(size))
 }

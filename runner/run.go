@@ -108,6 +108,8 @@ type run struct {
 	states map[*experiment.Node]*nodeState
 	direct map[*experiment.Node]bool // nodes named by Only (all when Only is empty)
 	sem    chan struct{}
+	// maxMemory is the graph's MaxMemory, each stage's MemoryLimit.
+	maxMemory int64
 
 	mu      sync.Mutex
 	flights map[string]*flight // keys being or already obtained by this run
@@ -199,7 +201,7 @@ func prepare(g *experiment.Graph, opts *Options) (*run, error) {
 		return nil, err
 	}
 	r := &run{
-		opts: *opts, c: opts.Cache, keys: keys, direct: direct,
+		opts: *opts, c: opts.Cache, keys: keys, direct: direct, maxMemory: g.MaxMemory,
 		states:  map[*experiment.Node]*nodeState{},
 		sem:     make(chan struct{}, opts.Jobs),
 		flights: map[string]*flight{},
@@ -576,7 +578,8 @@ func (r *run) produce(ctx context.Context, n *experiment.Node, key string, log z
 	sctx := &stages.Context{
 		Context: ctx, Kind: n.Kind, Stage: n.ID, Params: n.Params, In: in,
 		Log: log, Workdir: workdir, State: r.c.State(key, n.Experiment.Path+" "+n.ID),
-		Progress: progressLogger(log, r.opts.ProgressEvery, time.Now),
+		Progress:    progressLogger(log, r.opts.ProgressEvery, time.Now),
+		MemoryLimit: r.maxMemory,
 	}
 	log.Info().Str("key", cache.Short(key)).Msg("running")
 	start := time.Now()

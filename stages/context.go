@@ -3,6 +3,7 @@ package stages
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/rs/zerolog"
 
@@ -65,8 +66,43 @@ type Context struct {
 	State State
 	// Progress, if set, receives progress reports; use Report.
 	Progress func(done, total int, detail string)
+	// MemoryLimit, when positive, is the most memory in bytes the stage may
+	// need; use CheckMemory.
+	MemoryLimit int64
 
 	outputs map[string]artifact.Artifact
+}
+
+// CheckMemory returns an error when need, a stage's estimate of its peak
+// memory in bytes from its parameters and the shapes of its inputs, exceeds
+// MemoryLimit. raisedBy names the parameters that raise the need, first the
+// one to lower. Kinds whose need is known from their parameters alone
+// declare Kind.Memory instead, so that plan refuses them; this check is for
+// the need that only the inputs reveal, and it runs before the allocation.
+func (c *Context) CheckMemory(need int64, raisedBy ...string) error {
+	if c.MemoryLimit <= 0 || need <= c.MemoryLimit {
+		return nil
+	}
+	if len(raisedBy) == 0 {
+		raisedBy = []string{"the size of its inputs"}
+	}
+	return fmt.Errorf("stage %s: parameter %s: for these inputs the stage needs about %s of memory, more than the %s allowed "+
+		"(the machine's memory, or --max-memory) (fix: lower %s)", c.Stage, raisedBy[0], FormatBytes(need), FormatBytes(c.MemoryLimit),
+		strings.Join(raisedBy, ", "))
+}
+
+// FormatBytes writes a byte count with a binary unit, such as "24.0 GiB".
+func FormatBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // One returns the single artifact fed to input port name.

@@ -6,12 +6,12 @@ import (
 	"strings"
 	"time"
 
-	"difflab/models/ort"
 	"github.com/rs/zerolog"
 
+	"difflab/models/ort"
 	"difflab/runner"
 	"difflab/runner/cache"
-	"difflab/runner/experiment"
+	"difflab/stages"
 )
 
 func init() {
@@ -66,9 +66,9 @@ func cmdStatus(args []string) int {
 		return exitOK
 	}
 	fmt.Fprintf(stdout, "cache %s\n%d entries, %s\n%d resumable states, %s\n",
-		st.Dir, st.Entries, experiment.FormatBytes(st.Bytes), st.States, experiment.FormatBytes(st.StateBytes))
+		st.Dir, st.Entries, stages.FormatBytes(st.Bytes), st.States, stages.FormatBytes(st.StateBytes))
 	for _, s := range st.StateList {
-		fmt.Fprintf(stdout, "  %s  %9s  saved %s  %s\n", cache.Short(s.Key), experiment.FormatBytes(s.Bytes), s.Saved.Local().Format(time.DateTime), s.Owner)
+		fmt.Fprintf(stdout, "  %s  %9s  saved %s  %s\n", cache.Short(s.Key), stages.FormatBytes(s.Bytes), s.Saved.Local().Format(time.DateTime), s.Owner)
 	}
 	fmt.Fprintf(stdout, "%d temporary directories\n", st.Temps)
 	if rs != nil {
@@ -79,7 +79,7 @@ func cmdStatus(args []string) int {
 		if e.Problem != "" {
 			what = "unreadable: " + e.Problem
 		}
-		fmt.Fprintf(stdout, "%s  %9s  %s  %s\n", cache.Short(e.Key), experiment.FormatBytes(e.Bytes), e.End.Local().Format(time.DateTime), what)
+		fmt.Fprintf(stdout, "%s  %9s  %s  %s\n", cache.Short(e.Key), stages.FormatBytes(e.Bytes), e.End.Local().Format(time.DateTime), what)
 	}
 	return exitOK
 }
@@ -157,6 +157,6 @@ func cmdGC(args []string) int {
 		verb = "would remove"
 	}
 	fmt.Fprintf(stdout, "%s %d entries (%s), %d states, %d temporary files and directories, %d lock files, %d index records; %d temporary folders in %s\n",
-		verb, rep.Entries, experiment.FormatBytes(rep.Bytes), rep.States, rep.Temps, rep.Locks, rep.Index, leftovers, *results)
+		verb, rep.Entries, stages.FormatBytes(rep.Bytes), rep.States, rep.Temps, rep.Locks, rep.Index, leftovers, *results)
 	return exitOK
 }

@@ -15,6 +15,7 @@ import (
 
 	"difflab/runner/cache"
 	"difflab/runner/experiment"
+	"difflab/stages"
 )
 
 // stringList is a repeatable string flag.
@@ -137,7 +138,7 @@ func (b *byteSize) String() string {
 	if *b <= 0 {
 		return "this machine's memory"
 	}
-	return experiment.FormatBytes(int64(*b))
+	return stages.FormatBytes(int64(*b))
 }
 
 // Set implements flag.Value.

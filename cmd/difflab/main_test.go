@@ -33,6 +33,16 @@ func init() {
 		},
 	})
 	stages.Register(&stages.Kind{
+		Name: "clitest.reserve", Doc: "needs the given bytes of memory for its input", Version: 1, Outputs: out,
+		Params: []stages.Param{{Name: "bytes", Type: stages.Int}},
+		Run: func(ctx *stages.Context) error {
+			if err := ctx.CheckMemory(int64(ctx.Params.Int("bytes")), "bytes"); err != nil {
+				return err
+			}
+			return ctx.Output("out", artifact.NewTensor(1))
+		},
+	})
+	stages.Register(&stages.Kind{
 		Name: "clitest.scale", Doc: "out = factor * in", Version: 1, Outputs: out,
 		Inputs: []stages.Port{{Name: "in", Type: artifact.TypeTensor}},
 		Params: []stages.Param{{Name: "factor", Type: stages.Float, Default: 1.0}},
@@ -188,6 +198,19 @@ func TestRunRerunAndSet(t *testing.T) {
 	}
 	if code, _, errs := w.do("export", res, "out", "--to", filepath.Join(w.dir, "c.png")); code != exitError || !strings.Contains(errs, ".npy") {
 		t.Fatalf("tensor to PNG: exit %d, %s", code, errs)
+	}
+}
+
+func TestMaxMemoryReachesTheStages(t *testing.T) {
+	w := newWS(t, map[string]string{"mem.yaml": "stages:\n  big:\n    kind: clitest.reserve\n    with: {bytes: 3000000}\n" +
+		"  small:\n    kind: clitest.reserve\n    with: {bytes: 1000}\n"})
+	code, out, _ := w.do("run", "--max-memory", "2M", w.exp)
+	if code != exitStageFailed || !strings.Contains(out, "failed    mem.yaml big: stage big: parameter bytes: for these inputs the stage needs about 2.9 MiB of memory, more than the 2.0 MiB allowed") ||
+		!strings.Contains(out, "1 executed") {
+		t.Fatalf("run --max-memory 2M: exit %d\n%s", code, out)
+	}
+	if code, out, _ := w.do("run", "--max-memory", "4M", w.exp); code != exitOK {
+		t.Fatalf("run --max-memory 4M: exit %d\n%s", code, out)
 	}
 }
 

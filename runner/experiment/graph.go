@@ -34,6 +34,10 @@ type Graph struct {
 	Experiments []*Experiment
 	// Nodes of all experiments in a topological order (producers first).
 	Nodes []*Node
+	// MaxMemory is Options.MaxMemory of the load: the most memory in bytes
+	// one stage may need (0: no limit). Stages whose need depends on their
+	// inputs check it when they run (see stages.Context.CheckMemory).
+	MaxMemory int64
 }
 
 // Experiment is one experiment file after loading.

@@ -92,7 +92,7 @@ func loadInto(paths []string, opts Options, c *collector) (*Graph, error) {
 	}
 	jobs := l.findJobs(paths, c)
 
-	g := &Graph{}
+	g := &Graph{MaxMemory: opts.MaxMemory}
 	byPath := map[string]*Experiment{}
 	for _, j := range jobs {
 		f := l.file(j.file)

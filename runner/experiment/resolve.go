@@ -708,7 +708,7 @@ func checkStage(s *stageInfo, maxMemory int64, c *collector) {
 			fail(i, msg, "change the parameters named in the message", nil)
 		} else if need, raisedBy := memoryNeed(k, p); maxMemory > 0 && need > maxMemory {
 			fail(i, fmt.Sprintf("parameter %s: the stage needs about %s of memory, more than the %s allowed (the machine's memory, or --max-memory)",
-				raisedBy[0], FormatBytes(need), FormatBytes(maxMemory)), "lower "+strings.Join(raisedBy, ", "), nil)
+				raisedBy[0], stages.FormatBytes(need), stages.FormatBytes(maxMemory)), "lower "+strings.Join(raisedBy, ", "), nil)
 		}
 		files, err := nodeFiles(k, p)
 		if err != nil {
@@ -851,20 +851,6 @@ func memoryNeed(k *stages.Kind, p stages.Params) (int64, []string) {
 		raisedBy = []string{"its parameters"}
 	}
 	return need, raisedBy
-}
-
-// FormatBytes writes a byte count with a binary unit, such as "24.0 GiB".
-func FormatBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // runCheck calls the kind's Check, turning a panic into a message.

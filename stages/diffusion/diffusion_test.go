@@ -430,3 +430,35 @@ func TestLearnedVariance(t *testing.T) {
 		t.Errorf("learned variance v=1 changed the result by only %g", diff)
 	}
 }
+
+func TestSamplingRefusesWhatExceedsTheMemoryLimit(t *testing.T) {
+	var calls []int
+	m := oracleModel(t, &calls)
+	// 4 prompts x 1000 samples of the oracle's images, 8 copies of each.
+	need := int64(samplerCopies * 4 * 4000 * m.shape(1).Len())
+	ctx := newContext(t, "sample", map[string]any{"prompts": []string{"a", "b", "c", ""}, "n": 1000})
+	ctx.MemoryLimit = need - 1
+	_, _, err := sample(ctx, m)
+	if err == nil || !strings.Contains(err.Error(), "parameter n:") || !strings.Contains(err.Error(), "lower n, prompts") || len(calls) != 0 {
+		t.Fatalf("sample over the limit: %v after %d model calls; want a refusal naming n before any call", err, len(calls))
+	}
+	in := artifact.NewImages(2, 1, size, size, -1, 1)
+	for _, kind := range []string{"sdedit", "inpaint"} {
+		ctx = newContext(t, kind, map[string]any{"n": 2000})
+		ctx.MemoryLimit = need - 1
+		var err error
+		if kind == "sdedit" {
+			_, _, err = sdedit(ctx, m, in, 1, 2000)
+		} else {
+			_, err = inpaint(ctx, m, in, nil)
+		}
+		if err == nil || !strings.Contains(err.Error(), "parameter n:") || len(calls) != 0 {
+			t.Fatalf("%s of 2 x 2000 images over the limit: %v after %d model calls", kind, err, len(calls))
+		}
+	}
+	ctx = newContext(t, "sample", map[string]any{"prompts": []string{"a"}, "n": 2, "steps": 5})
+	ctx.MemoryLimit = need - 1
+	if _, _, err := sample(ctx, m); err != nil {
+		t.Errorf("a small sample under the limit: %v", err)
+	}
+}

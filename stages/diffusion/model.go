@@ -171,6 +171,19 @@ func (m *noiseModel) ddpmModel(prompts []string) ddpm.Model {
 	}
 }
 
+// samplerCopies is how many model-sized images per sample a sampling loop
+// holds at its peak: the samples, the model batch with its conditional and
+// unconditional halves, the noise estimates and variances of both halves,
+// and the result.
+const samplerCopies = 8
+
+// checkMemory refuses, before anything is allocated, a sampling loop over n
+// images whose memory would exceed the stage's limit; raisedBy names the
+// parameters that set n.
+func (m *noiseModel) checkMemory(ctx *stages.Context, n int, raisedBy ...string) error {
+	return ctx.CheckMemory(samplerCopies*4*int64(m.shape(n).Len()), raisedBy...)
+}
+
 // toModelRange returns the images' pixels mapped into the model's value
 // range, after checking their size.
 func (m *noiseModel) toModelRange(in *artifact.Images, port string) ([]float32, error) {

@@ -144,6 +144,9 @@ func sample(ctx *stages.Context, m *noiseModel) (*artifact.Images, artifact.Labe
 	}
 	per := p.Int("n")
 	n := per * len(prompts)
+	if err := m.checkMemory(ctx, n, "n", "prompts"); err != nil {
+		return nil, nil, err
+	}
 	cond := make([]int, n)
 	labels := make(artifact.Labels, n)
 	for i := range cond {
@@ -215,6 +218,9 @@ func sdedit(ctx *stages.Context, m *noiseModel, in *artifact.Images, iStart, cop
 		return nil, nil, err
 	}
 	if err := checkIStart(iStart, ts); err != nil {
+		return nil, nil, err
+	}
+	if err := m.checkMemory(ctx, in.N()*copies, "n"); err != nil {
 		return nil, nil, err
 	}
 	orig, err := m.toModelRange(in, "images")
@@ -332,6 +338,9 @@ func inpaint(ctx *stages.Context, m *noiseModel, in, maskIn *artifact.Images) (*
 		return nil, err
 	}
 	n := in.N() * p.Int("n")
+	if err := m.checkMemory(ctx, n, "n"); err != nil {
+		return nil, err
+	}
 	sh := m.shape(n)
 	orig := replicate(origIn, sh.C*sh.H*sh.W, p.Int("n"))
 	var maskRep *artifact.Images

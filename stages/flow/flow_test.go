@@ -192,3 +192,21 @@ func BenchmarkSampleStep80(b *testing.B) {
 	b.ReportMetric(r.ImagesPerSecond, "img/s")
 	b.ReportMetric(r.OverheadFraction*100, "%overhead")
 }
+
+func TestStageRefusesWhatExceedsTheMemoryLimit(t *testing.T) {
+	dir := fieldModel(t, 1, 0, 3)
+	k, err := stages.Lookup("sample.flow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for param, p := range map[string]stages.Params{
+		"n":         {"epoch": 0, "n": 100000, "classes": []int{}, "per_class": 0, "steps": 1, "cfg": 1.0, "seed": 1, "clip": true},
+		"per_class": {"epoch": 0, "n": 0, "classes": []int{}, "per_class": 10000, "steps": 1, "cfg": 1.0, "seed": 1, "clip": true},
+	} {
+		ctx := &stages.Context{Context: context.Background(), Kind: k, Stage: "s", Params: p, MemoryLimit: 1 << 20,
+			In: map[string][]stages.Input{"model": {{Artifact: &artifact.Model{Dir: dir}}}}}
+		if err := k.Run(ctx); err == nil || !strings.Contains(err.Error(), "parameter "+param+":") || !strings.Contains(err.Error(), "1.0 MiB allowed") {
+			t.Errorf("%s over a 1 MiB limit: %v, want a refusal naming %s", param, err, param)
+		}
+	}
+}

@@ -75,6 +75,12 @@ func run(ctx *stages.Context) error {
 	if err != nil {
 		return fmt.Errorf("stage %s: %w", ctx.Stage, err)
 	}
+	// The samples, the model batch and the velocities, each twice with
+	// guidance, and the result.
+	im := m.Desc.Image
+	if err := ctx.CheckMemory(6*4*int64(len(classes))*int64(im.Channels*im.Height*im.Width), countParam(ctx.Params)); err != nil {
+		return err
+	}
 	steps := ctx.Params.Int("steps")
 	x, err := Sample(ctx, m, classes, Options{
 		Steps:    steps,
@@ -94,6 +100,17 @@ func run(ctx *stages.Context) error {
 		return err
 	}
 	return ctx.Output("labels", labels)
+}
+
+// countParam names the parameter that sets the number of samples.
+func countParam(p stages.Params) string {
+	switch {
+	case len(p.Ints("classes")) > 0:
+		return "classes"
+	case p.Int("per_class") > 0:
+		return "per_class"
+	}
+	return "n"
 }
 
 // Classes turns the parameters n, classes and per_class into one class per
