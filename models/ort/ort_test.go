@@ -24,7 +24,7 @@ import (
 func TestLibraryPathExplainsHowToGetIt(t *testing.T) {
 	t.Setenv(ort.LibEnv, filepath.Join(t.TempDir(), "missing.so"))
 	_, err := ort.LibraryPath()
-	if !errors.Is(err, ort.ErrNoLibrary) ||  !strings.Contains(err.Error(), "npm pack onnxruntime-node@1.30.0") {
+	if !errors.Is(err, ort.ErrNoLibrary) || !strings.Contains(err.Error(), "npm pack onnxruntime-node@1.30.0") {
 		t.Fatalf("got %v", err)
 	}
 	lib := filepath.Join(t.TempDir(), ort.LibName)
