@@ -6,7 +6,7 @@ import (
 	"sort"
 	"strings"
 
-	"difflab/stages/flow"
+	"difflab/models/flow"
 )
 
 // benchMode is one `difflab bench MODE` subcommand.

@@ -2,123 +2,18 @@ package flow
 
 import (
 	"context"
-	"errors"
-	"math"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
+	"difflab/models/flow"
+	"difflab/models/flow/flowtest"
 	"difflab/models/modelfile"
-	"difflab/models/onnxexport"
-	"difflab/models/ort"
 	"difflab/stages"
 	"difflab/stages/artifact"
 )
 
-// fieldModel writes a velocity model u(x, t, c) = r*(<c, v> - x) + s*t with
-// v = (1, 2, ..., K) on 1 x 2 x 2 images; K = 0 leaves out the class input.
-func fieldModel(t *testing.T, r, s float32, K int) string {
-	t.Helper()
-	if err := ort.Init(); errors.Is(err, ort.ErrNoLibrary) {
-		t.Skipf("ONNX Runtime not installed: %v", err)
-	}
-	g := onnxexport.NewGraph("field")
-	x := g.Input("x", onnxexport.Float32, onnxexport.Batch, 1, 2, 2)
-	tt := g.Input("t", onnxexport.Float32, onnxexport.Batch, 1)
-	shape4 := g.ConstInt64("shape4", -1, 1, 1, 1)
-	target := g.Node("Neg", []string{x})
-	d := &modelfile.Description{
-		Format: modelfile.Format, ONNX: "model.onnx", Predicts: modelfile.PredictsVelocity,
-		Inputs:    modelfile.Inputs{Sample: "x", Timestep: "t"},
-		Timestep:  modelfile.Timestep{DType: "float32", Scale: 1, Shape: "b1"},
-		Output:    modelfile.Output{Name: "u", Channels: 1, Variance: modelfile.VarianceNone},
-		Image:     modelfile.Image{Channels: 1, Height: 2, Width: 2, Range: [2]float64{0, 1}},
-		Condition: modelfile.Condition{Kind: modelfile.ConditionNone},
-	}
-	if K > 0 {
-		c := g.Input("c", onnxexport.Float32, onnxexport.Batch, int64(K))
-		v := make([]float32, K)
-		for i := range v {
-			v[i] = float32(i + 1)
-		}
-		a := g.Node("Reshape", []string{g.Node("MatMul", []string{c, g.Const("v", []int{K, 1}, v)}), shape4})
-		target = g.Node("Add", []string{target, a})
-		d.Inputs.Condition = "c"
-		d.Condition = modelfile.Condition{Kind: modelfile.ConditionOnehot, Size: K}
-	}
-	u := g.Node("Mul", []string{target, g.Const("r", []int{1}, []float32{r})})
-	g.NodeTo("u", "Add", []string{u, g.Node("Mul", []string{g.Node("Reshape", []string{tt, shape4}), g.Const("s", []int{1}, []float32{s})})})
-	g.Output("u", onnxexport.Float32, onnxexport.Batch, 1, 2, 2)
-	b, err := g.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "model.onnx"), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := modelfile.Write(dir, d); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
-func open(t *testing.T, dir string) *modelfile.Model {
-	m, err := modelfile.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.Close)
-	return m
-}
-
-// With u = a - x, Euler's x_{k+1} = x_k + (a - x_k)/T gives
-// x_T = a + (1 - 1/T)^T (x_0 - a); with guidance a = a_u + gamma (a_c - a_u).
-func TestEulerReachesClosedFormWithGuidance(t *testing.T) {
-	m := open(t, fieldModel(t, 1, 0, 3))
-	const T, gamma = 7, 2.5
-	classes := []int{0, 2, Unconditional}
-	x, err := Sample(context.Background(), m, classes, Options{Steps: T, CFG: gamma, Seed: 11})
-	if err != nil {
-		t.Fatal(err)
-	}
-	x0 := InitialNoise(11, 3*4)
-	decay := math.Pow(1-1.0/T, T)
-	for i, got := range x.Data {
-		a := 0.0
-		if c := classes[i/4]; c >= 0 {
-			a = gamma * float64(c+1) // a_u = 0
-		}
-		want := a + decay*(float64(x0[i])-a)
-		if math.Abs(float64(got)-want) > 1e-5 {
-			t.Fatalf("value %d: got %g, want %g", i, got, want)
-		}
-	}
-}
-
-// With u = t and t_k = k/T, x_T = x_0 + sum_k k/T^2 = x_0 + (T-1)/(2T): this
-// pins the timesteps and the exact number of steps.
-func TestEulerTimesteps(t *testing.T) {
-	m := open(t, fieldModel(t, 0, 1, 0))
-	const T = 10
-	x, err := Sample(context.Background(), m, []int{Unconditional, Unconditional}, Options{Steps: T, CFG: 5, Seed: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	x0 := InitialNoise(3, 8)
-	for i, got := range x.Data {
-		if want := float64(x0[i]) + float64(T-1)/(2*T); math.Abs(float64(got)-want) > 1e-5 {
-			t.Fatalf("value %d: got %g, want %g", i, got, want)
-		}
-	}
-	if _, err := Sample(context.Background(), m, []int{1}, Options{Steps: T}); err == nil || !strings.Contains(err.Error(), "no class input") {
-		t.Errorf("class for a class-free model: %v", err)
-	}
-}
-
 func TestStageOutputsClippedSamplesAndLabels(t *testing.T) {
-	dir := fieldModel(t, 1, 0, 3)
+	dir := flowtest.FieldModel(t, 1, 0, 3)
 	k, err := stages.Lookup("sample.flow")
 	if err != nil {
 		t.Fatal(err)
@@ -168,7 +63,7 @@ func TestClasses(t *testing.T) {
 		t.Errorf("n 12: %v", got)
 	}
 	got, _ = Classes(none, 3, nil, 0)
-	if len(got) != 3 || got[0] != Unconditional {
+	if len(got) != 3 || got[0] != flow.Unconditional {
 		t.Errorf("unconditional n 3: %v", got)
 	}
 	if _, err := Classes(onehot, 0, []int{3, 10}, 0); err == nil || !strings.Contains(err.Error(), "entry 1 is 10, want 0..9") {
@@ -179,22 +74,8 @@ func TestClasses(t *testing.T) {
 	}
 }
 
-// BenchmarkSampleStep80 is one guided sampling step of the D = 64 MNIST UNet
-// at model batch 80 (40 samples with CFG).
-func BenchmarkSampleStep80(b *testing.B) {
-	if err := ort.Init(); errors.Is(err, ort.ErrNoLibrary) {
-		b.Skipf("ONNX Runtime not installed: %v", err)
-	}
-	r, err := Bench(BenchOptions{Batch: 80, Hidden: 64, Steps: b.N})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportMetric(r.ImagesPerSecond, "img/s")
-	b.ReportMetric(r.OverheadFraction*100, "%overhead")
-}
-
 func TestStageRefusesWhatExceedsTheMemoryLimit(t *testing.T) {
-	dir := fieldModel(t, 1, 0, 3)
+	dir := flowtest.FieldModel(t, 1, 0, 3)
 	k, err := stages.Lookup("sample.flow")
 	if err != nil {
 		t.Fatal(err)

@@ -1,8 +1,11 @@
+// Package flow defines the stage kind sample.flow, a thin adapter over the
+// Euler sampler of package difflab/models/flow.
 package flow
 
 import (
 	"fmt"
 
+	"difflab/models/flow"
 	"difflab/models/modelfile"
 	"difflab/stages"
 	"difflab/stages/artifact"
@@ -82,7 +85,7 @@ func run(ctx *stages.Context) error {
 		return err
 	}
 	steps := ctx.Params.Int("steps")
-	x, err := Sample(ctx, m, classes, Options{
+	x, err := flow.Sample(ctx, m, classes, flow.Options{
 		Steps:    steps,
 		CFG:      ctx.Params.Float("cfg"),
 		Seed:     uint64(ctx.Params.Int("seed")),
@@ -96,7 +99,9 @@ func run(ctx *stages.Context) error {
 	for i, c := range classes {
 		labels[i] = int64(c)
 	}
-	if err := ctx.Output("samples", x); err != nil {
+	r := m.Desc.Image.Range
+	samples := &artifact.Images{Tensor: artifact.Tensor(*x), Lo: float32(r[0]), Hi: float32(r[1])}
+	if err := ctx.Output("samples", samples); err != nil {
 		return err
 	}
 	return ctx.Output("labels", labels)
@@ -125,7 +130,7 @@ func Classes(d *modelfile.Description, n int, classes []int, perClass int) ([]in
 	switch {
 	case len(classes) > 0:
 		for i, c := range classes {
-			if c < Unconditional || c >= k && c != Unconditional {
+			if c < flow.Unconditional || c >= k && c != flow.Unconditional {
 				if k == 0 {
 					return nil, fmt.Errorf("parameter classes: the model has no class input; use n (or classes of -1)")
 				}
@@ -147,7 +152,7 @@ func Classes(d *modelfile.Description, n int, classes []int, perClass int) ([]in
 	case n > 0:
 		out := make([]int, n)
 		for i := range out {
-			out[i] = Unconditional
+			out[i] = flow.Unconditional
 			if k > 0 {
 				out[i] = i % k
 			}

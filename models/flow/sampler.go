@@ -1,6 +1,7 @@
-// Package flow samples from flow-matching models: the stage kind sample.flow
-// integrates a velocity model u(x, t) from noise at t = 0 to data at t = 1
-// with Euler steps, optionally with classifier-free guidance.
+// Package flow samples from flow-matching models: it integrates a velocity
+// model u(x, t) from noise at t = 0 to data at t = 1 with Euler steps,
+// optionally with classifier-free guidance. The stage kind sample.flow of
+// package difflab/stages/flow runs it.
 //
 // # Algorithm
 //
@@ -17,7 +18,6 @@ import (
 
 	"difflab/models/modelfile"
 	"difflab/models/tensor"
-	"difflab/stages/artifact"
 )
 
 // Unconditional is the class value of a sample drawn without a class.
@@ -150,12 +150,12 @@ func (s *Sampler) Step(k int) error {
 	return nil
 }
 
-// Result returns the current samples as images in the model's value range,
-// clipped when Options.Clip is set.
-func (s *Sampler) Result() *artifact.Images {
+// Result returns a copy of the current samples, meant to lie in the model's
+// value range and clipped to it when Options.Clip is set.
+func (s *Sampler) Result() *tensor.Tensor {
 	r := s.m.Desc.Image.Range
 	lo, hi := float32(r[0]), float32(r[1])
-	out := &artifact.Images{Tensor: artifact.Tensor{Shape: append([]int(nil), s.x.Shape...), Data: append([]float32(nil), s.x.Data...)}, Lo: lo, Hi: hi}
+	out := &tensor.Tensor{Shape: append([]int(nil), s.x.Shape...), Data: append([]float32(nil), s.x.Data...)}
 	if s.opts.Clip {
 		for i, v := range out.Data {
 			out.Data[i] = min(max(v, lo), hi)
@@ -166,7 +166,7 @@ func (s *Sampler) Result() *artifact.Images {
 
 // Sample integrates from noise to data and returns the images, one per
 // entry of classes (see NewSampler).
-func Sample(ctx context.Context, m *modelfile.Model, classes []int, opts Options) (*artifact.Images, error) {
+func Sample(ctx context.Context, m *modelfile.Model, classes []int, opts Options) (*tensor.Tensor, error) {
 	s, err := NewSampler(m, classes, opts)
 	if err != nil {
 		return nil, err
