@@ -70,7 +70,9 @@ func TestStageIIDescription(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	info := func(name string, dt ort.DType, shape ...int64) ort.Info { return ort.Info{Name: name, DType: dt, Shape: shape} }
+	info := func(name string, dt ort.DType, shape ...int64) ort.Info {
+		return ort.Info{Name: name, DType: dt, Shape: shape}
+	}
 	ifII := []ort.Info{
 		info("sample", ort.Float32, -1, 6, 256, 256), info("timestep", ort.Int64, -1),
 		info("encoder_hidden_states", ort.Float32, -1, 77, 4096), info("class_labels", ort.Int64, -1),
