@@ -241,6 +241,7 @@ func TestDeepFloydRunsOnAStandIn(t *testing.T) {
 					t.Fatal(err)
 				}
 				logo = a.(*artifact.Images)
+				t.Logf("IF stage II stand-in: %s took %.1f s", st.ID, st.Seconds)
 			}
 		}
 	}
