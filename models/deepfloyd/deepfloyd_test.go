@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -58,6 +59,36 @@ func TestStageIDescription(t *testing.T) {
 		d.Image.Height != 64 || d.Image.Range != [2]float64{-1, 1} || d.Schedule.Name != "squaredcos_cap_v2" ||
 		d.Condition.EmbeddingShape[1] != 4096 || d.Condition.Embeddings != deepfloyd.EmbeddingsFile {
 		t.Fatalf("stage I description: %+v", d)
+	}
+}
+
+// TestStageIIDescription binds stage II's description to the inputs and
+// output of IF-II as the export script writes them, and to a stage I graph,
+// which it must refuse.
+func TestStageIIDescription(t *testing.T) {
+	d, err := deepfloyd.StageII()
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := func(name string, dt ort.DType, shape ...int64) ort.Info {
+		return ort.Info{Name: name, DType: dt, Shape: shape}
+	}
+	ifII := []ort.Info{
+		info("sample", ort.Float32, -1, 6, 256, 256), info("timestep", ort.Int64, -1),
+		info("encoder_hidden_states", ort.Float32, -1, 77, 4096), info("class_labels", ort.Int64, -1),
+	}
+	out := []ort.Info{info("out_sample", ort.Float32, -1, 6, 256, 256)}
+	b, err := modelfile.Bind("/if2", d, ifII, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Inputs.NoiseLevel != "class_labels" || b.Output.Name != "out_sample" || d.LowRes.Height != 64 || d.Image.Height != 256 ||
+		d.Condition.Embeddings != deepfloyd.EmbeddingsFile || d.Schedule.Name != "squaredcos_cap_v2" {
+		t.Errorf("stage II description bound as %+v: %+v", b, d)
+	}
+	ifI := []ort.Info{info("sample", ort.Float32, -1, 3, 64, 64), info("timestep", ort.Int64, -1), info("encoder_hidden_states", ort.Float32, -1, 77, 4096)}
+	if _, err := modelfile.Bind("/if2", d, ifI, []ort.Info{info("noise_pred", ort.Float32, -1, 6, 64, 64)}); err == nil || !strings.Contains(err.Error(), `inputs.noise_level "class_labels": no such graph input`) {
+		t.Errorf("stage II description on a stage I graph: %v", err)
 	}
 }
 
@@ -137,9 +168,9 @@ func TestExportKeepsAUsersDescription(t *testing.T) {
 		t.Skip("python3 is not installed: export.py's description step is not checked")
 	}
 	out := t.TempDir()
-	write := func() string {
+	write := func(stage int) string {
 		t.Helper()
-		cmd := exec.Command(py, "-c", "import sys, export; export.write_description(sys.argv[1])", out)
+		cmd := exec.Command(py, "-c", "import sys, export; export.write_description(sys.argv[1], int(sys.argv[2]))", out, strconv.Itoa(stage))
 		cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
 		b, err := cmd.CombinedOutput()
 		if err != nil {
@@ -155,14 +186,27 @@ func TestExportKeepsAUsersDescription(t *testing.T) {
 		b, _ := os.ReadFile(filepath.Join(out, name))
 		return string(b)
 	}
-	write()
-	write() // its own earlier copy is replaced
+	write(1)
+	write(1) // its own earlier copy is replaced
 	if read("model.json") != string(shipped) {
 		t.Fatal("export.py did not write model.json")
 	}
 	edited := strings.Replace(string(shipped), `"noise_pred"`, `"out_sample"`, 1)
 	os.WriteFile(filepath.Join(out, "model.json"), []byte(edited), 0o644)
-	if msg := write(); !strings.Contains(msg, "kept") || read("model.json") != edited || read("model.json.new") != string(shipped) {
+	if msg := write(1); !strings.Contains(msg, "kept") || read("model.json") != edited || read("model.json.new") != string(shipped) {
 		t.Fatalf("export.py overwrote an edited model.json (%q)", msg)
+	}
+	// Stage II: its own description, and a stage I one it did not write
+	// into this folder is kept too.
+	shippedII, err := os.ReadFile("stage_ii.model.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg := write(2); !strings.Contains(msg, "kept") || read("model.json") != edited || read("model.json.new") != string(shippedII) {
+		t.Fatalf("export.py --stage 2 overwrote an edited model.json (%q)", msg)
+	}
+	out = t.TempDir()
+	if write(2); read("model.json") != string(shippedII) {
+		t.Fatal("export.py --stage 2 did not write stage II's model.json")
 	}
 }

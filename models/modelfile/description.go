@@ -75,6 +75,9 @@ type Description struct {
 	Prompts []Prompt `json:"prompts,omitempty"`
 	// Schedule is the noise schedule of DDPM models.
 	Schedule *Schedule `json:"schedule,omitempty"`
+	// LowRes describes the low-resolution image a super-resolution model is
+	// conditioned on; nil for other models.
+	LowRes *LowRes `json:"low_res,omitempty"`
 	// UNet describes the architecture of difflab's own UNets.
 	UNet *UNet `json:"unet,omitempty"`
 	// Trained records how a trained model was made.
@@ -82,11 +85,13 @@ type Description struct {
 }
 
 // Inputs names the ONNX graph's inputs. Timestep and Condition may be empty
-// when the model has no such input.
+// when the model has no such input; NoiseLevel names the noise-level input
+// of a super-resolution model (see LowRes) and is empty for other models.
 type Inputs struct {
-	Sample    string `json:"sample"`
-	Timestep  string `json:"timestep"`
-	Condition string `json:"condition"`
+	Sample     string `json:"sample"`
+	Timestep   string `json:"timestep"`
+	Condition  string `json:"condition"`
+	NoiseLevel string `json:"noise_level,omitempty"`
 }
 
 // Timestep says how a timestep t is fed: the value is t*Scale, of element
@@ -112,6 +117,19 @@ type Image struct {
 	Height   int        `json:"height"`
 	Width    int        `json:"width"`
 	Range    [2]float64 `json:"range"`
+}
+
+// LowRes describes the conditioning of a super-resolution model such as
+// DeepFloyd IF stage II. The model upscales Channels x Height x Width images
+// to the model's image size. Its sample input holds, per image, the noisy
+// sample (image.channels) followed by the low-resolution image upscaled to
+// the image size and noised to a noise level s, sqrt(abar_s) x +
+// sqrt(1 - abar_s) eps under the model's schedule (Channels channels); its
+// noise-level input (inputs.noise_level) is s, int64 of shape (B).
+type LowRes struct {
+	Channels int `json:"channels"`
+	Height   int `json:"height"`
+	Width    int `json:"width"`
 }
 
 // Condition describes the condition input.
@@ -253,6 +271,21 @@ func (d *Description) Validate() error {
 		}
 	default:
 		bad("condition.kind", "is %q, want none, onehot or embedding", d.Condition.Kind)
+	}
+	if lr := d.LowRes; lr != nil {
+		if lr.Channels < 1 || lr.Height < 1 || lr.Width < 1 {
+			bad("low_res", "channels, height and width must be positive, got %d, %d, %d", lr.Channels, lr.Height, lr.Width)
+		} else if d.Image.Height%lr.Height != 0 || d.Image.Width%lr.Width != 0 || d.Image.Height/lr.Height != d.Image.Width/lr.Width {
+			bad("low_res", "%d x %d does not scale to image's %d x %d by one integer factor", lr.Height, lr.Width, d.Image.Height, d.Image.Width)
+		}
+		if d.Inputs.NoiseLevel == "" {
+			bad("inputs.noise_level", "is empty; a super-resolution model (low_res) needs the graph's noise-level input, such as \"class_labels\"")
+		}
+		if d.Schedule == nil {
+			bad("schedule", "is missing; a super-resolution model (low_res) noises the upscaled image with it")
+		}
+	} else if d.Inputs.NoiseLevel != "" {
+		bad("inputs.noise_level", "is %q but low_res is missing; only a super-resolution model has a noise-level input", d.Inputs.NoiseLevel)
 	}
 	if s := d.Schedule; s != nil {
 		switch {

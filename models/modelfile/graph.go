@@ -27,16 +27,19 @@ func MatchGraph(dir string, d *Description) (*Description, error) {
 // Otherwise the graph decides where that is unambiguous:
 //
 //   - output.name, when the graph has exactly one output;
-//   - inputs.sample, inputs.timestep and inputs.condition, when the graph has
-//     exactly as many inputs as model.json names and only one assignment
-//     fits by element type and rank: the sample a 4-D float32, the timestep
-//     of timestep.dtype in shape (B) or (B, 1) as timestep.shape says, the
-//     condition a float32 (B, embedding_shape...) embedding or (B, size)
-//     class vector.
+//   - inputs.sample, inputs.timestep, inputs.condition and
+//     inputs.noise_level, when the graph has exactly as many inputs as
+//     model.json names and only one assignment fits by element type, rank
+//     and the sizes the graph gives: the sample a float32 (B, C, H, W) with
+//     image's height and width and C = image.channels (plus low_res.channels
+//     for a super-resolution model), the timestep of timestep.dtype in shape
+//     (B) or (B, 1) as timestep.shape says, the condition a float32 (B,
+//     embedding_shape...) embedding or (B, size) class vector, the noise
+//     level an int64 (B).
 //
-// Every input is also checked against model.json's element type and rank,
-// and the output against its element type, rank and sizes, where the graph
-// gives them. An error names the graph and model.json and says what to set.
+// Every input is also checked against model.json's element type, rank and
+// sizes, and the output against its element type, rank and sizes, where the
+// graph gives them. An error names the graph and model.json and says what to set.
 func Bind(dir string, d *Description, inputs, outputs []ort.Info) (*Description, error) {
 	onnxPath, jsonPath := filepath.Join(dir, d.ONNX), filepath.Join(dir, FileName)
 	fail := func(problem, fix string, args ...any) error {
@@ -44,7 +47,7 @@ func Bind(dir string, d *Description, inputs, outputs []ort.Info) (*Description,
 	}
 	r := *d
 	roles := inputRoles(d)
-	if err := bindInputs(roles, inputs, fail); err != nil {
+	if err := bindInputs(roles, inputs, d.LowRes != nil, fail); err != nil {
 		return nil, err
 	}
 	for _, ro := range roles {
@@ -55,6 +58,8 @@ func Bind(dir string, d *Description, inputs, outputs []ort.Info) (*Description,
 			r.Inputs.Timestep = ro.bound
 		case "inputs.condition":
 			r.Inputs.Condition = ro.bound
+		case "inputs.noise_level":
+			r.Inputs.NoiseLevel = ro.bound
 		}
 	}
 	out, err := bindOutput(d, outputs, fail)
@@ -82,7 +87,14 @@ func inputRoles(d *Description) []*inputRole {
 	floatRank := func(rank int) func(ort.Info) bool {
 		return func(in ort.Info) bool { return in.DType == ort.Float32 && (in.Shape == nil || len(in.Shape) == rank) }
 	}
-	roles := []*inputRole{{field: "inputs.sample", name: d.Inputs.Sample, want: "a 4-D float32 image batch (B, C, H, W)", fits: floatRank(4)}}
+	img := d.Image
+	sample := []int64{-1, int64(img.Channels), int64(img.Height), int64(img.Width)}
+	want := fmt.Sprintf("a float32 image batch (B, %d, %d, %d)", img.Channels, img.Height, img.Width)
+	if lr := d.LowRes; lr != nil {
+		sample[1] += int64(lr.Channels)
+		want = fmt.Sprintf("a float32 batch (B, %d, %d, %d): image.channels %d of noisy sample, then low_res.channels %d of the upscaled low-resolution image", sample[1], img.Height, img.Width, img.Channels, lr.Channels)
+	}
+	roles := []*inputRole{{field: "inputs.sample", name: d.Inputs.Sample, want: want, fits: func(in ort.Info) bool { return floatRank(4)(in) && sizesFit(in.Shape, sample) }}}
 	if d.Inputs.Timestep != "" {
 		ts := d.Timestep
 		roles = append(roles, &inputRole{
@@ -114,12 +126,29 @@ func inputRoles(d *Description) []*inputRole {
 		}
 		roles = append(roles, ro)
 	}
+	if d.Inputs.NoiseLevel != "" {
+		roles = append(roles, &inputRole{
+			field: "inputs.noise_level", name: d.Inputs.NoiseLevel, want: "an int64 noise level of shape (B)",
+			fits: func(in ort.Info) bool { return in.DType == ort.Int64 && (in.Shape == nil || len(in.Shape) == 1) },
+		})
+	}
 	return roles
+}
+
+// sizesFit reports whether a graph shape (nil: unknown) has the sizes of
+// want where both are known (non-negative); ranks are checked elsewhere.
+func sizesFit(shape, want []int64) bool {
+	for i := range min(len(shape), len(want)) {
+		if shape[i] >= 0 && want[i] >= 0 && shape[i] != want[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // bindInputs binds every role to a graph input: by name where the graph has
 // it, else by the only assignment that fits.
-func bindInputs(roles []*inputRole, inputs []ort.Info, fail func(string, string, ...any) error) error {
+func bindInputs(roles []*inputRole, inputs []ort.Info, superRes bool, fail func(string, string, ...any) error) error {
 	byName := map[string]ort.Info{}
 	for _, in := range inputs {
 		byName[in.Name] = in
@@ -141,6 +170,11 @@ func bindInputs(roles []*inputRole, inputs []ort.Info, fail func(string, string,
 		}
 	}
 	setAll := "set inputs.sample, inputs.timestep and inputs.condition in MODEL_JSON to the graph's input names"
+	feeds := "the sample, the timestep and the condition"
+	if superRes {
+		setAll = "set inputs.sample, inputs.timestep, inputs.condition and inputs.noise_level in MODEL_JSON to the graph's input names"
+		feeds = "the sample, the timestep, the condition and the noise level"
+	}
 	switch {
 	case len(rest) > len(open):
 		var extra []string
@@ -148,7 +182,11 @@ func bindInputs(roles []*inputRole, inputs []ort.Info, fail func(string, string,
 			extra = append(extra, in.Name)
 		}
 		if len(open) == 0 {
-			return fail("the graph has inputs %q that model.json does not name; difflab feeds only the sample, the timestep and the condition (graph inputs: %s)", "export the graph with only those inputs, or "+setAll, extra, describe(inputs))
+			fix := "export the graph with only those inputs, or " + setAll
+			if !superRes {
+				fix += "; a super-resolution model such as DeepFloyd IF stage II names its noise-level input in inputs.noise_level and describes the low-resolution image in low_res"
+			}
+			return fail("the graph has inputs %q that model.json does not name; difflab feeds only %s (graph inputs: %s)", fix, extra, feeds, describe(inputs))
 		}
 		return fail("the graph has %d inputs, model.json names %d (graph inputs: %s)", setAll, len(inputs), len(roles), describe(inputs))
 	case len(rest) < len(open):
@@ -185,7 +223,7 @@ func bindInputs(roles []*inputRole, inputs []ort.Info, fail func(string, string,
 	}
 	for _, ro := range roles {
 		if in := byName[ro.bound]; !ro.fits(in) {
-			return fail("field %q names graph input %s, but model.json describes %s", "export the graph with that input, or correct timestep, condition or image in MODEL_JSON", ro.field, describe([]ort.Info{in}), ro.want)
+			return fail("field %q names graph input %s, but model.json describes %s", "export the graph with that input, or correct timestep, condition, image or low_res in MODEL_JSON", ro.field, describe([]ort.Info{in}), ro.want)
 		}
 	}
 	return nil

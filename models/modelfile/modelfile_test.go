@@ -65,6 +65,10 @@ func TestValidateNamesFields(t *testing.T) {
 		{func(d *modelfile.Description) { d.Condition = modelfile.Condition{Kind: "embedding"} }, `field "condition.embeddings"`},
 		{func(d *modelfile.Description) { d.Schedule = &modelfile.Schedule{Name: "cosine"} }, `field "schedule.name"`},
 		{func(d *modelfile.Description) { d.UNet.Cond = "class" }, `field "unet.cond"`},
+		{func(d *modelfile.Description) { d.Inputs.NoiseLevel = "class_labels" }, `field "inputs.noise_level": is "class_labels" but low_res is missing`},
+		{func(d *modelfile.Description) { d.LowRes = &modelfile.LowRes{Channels: 1, Height: 2, Width: 1} }, `field "inputs.noise_level": is empty`},
+		{func(d *modelfile.Description) { d.LowRes = &modelfile.LowRes{Channels: 1, Height: 2, Width: 1} }, `field "schedule": is missing`},
+		{func(d *modelfile.Description) { d.LowRes = &modelfile.LowRes{Channels: 1, Height: 2, Width: 3} }, `field "low_res": 2 x 3 does not scale to image's 4 x 3`},
 	}
 	for _, c := range cases {
 		d := validDesc()
@@ -379,6 +383,138 @@ func TestBindReadsTheContractFromTheGraph(t *testing.T) {
 	} {
 		if _, err := modelfile.Bind("/m", d, c.inputs, c.outputs); err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "/m/model.onnx does not match /m/model.json") {
 			t.Errorf("inputs %v, outputs %v: %v; want %q", c.inputs, c.outputs, err, c.want)
+		}
+	}
+}
+
+// superResDesc describes a super-resolution model of 2-channel 4 x 4 images
+// conditioned on 1-channel 2 x 2 ones, with an int64 timestep and a
+// learned-range variance, like DeepFloyd IF stage II.
+func superResDesc() *modelfile.Description {
+	d := validDesc()
+	d.Predicts = modelfile.PredictsEpsilon
+	d.Inputs = modelfile.Inputs{Sample: "sample", Timestep: "timestep", NoiseLevel: "class_labels"}
+	d.Timestep = modelfile.Timestep{DType: "int64", Scale: 1, Shape: "b"}
+	d.Output = modelfile.Output{Name: "noise_pred", Channels: 2, Variance: modelfile.VarianceLearnedRange}
+	d.Image = modelfile.Image{Channels: 2, Height: 4, Width: 4, Range: [2]float64{-1, 1}}
+	d.Condition = modelfile.Condition{Kind: modelfile.ConditionNone}
+	d.Prompts, d.UNet = nil, nil
+	d.Schedule = &modelfile.Schedule{Name: "squaredcos_cap_v2", Steps: 1000}
+	d.LowRes = &modelfile.LowRes{Channels: 1, Height: 2, Width: 2}
+	return d
+}
+
+// TestPredictUpscaled runs a super-resolution graph whose prediction is
+// x_k + 10 up + level / 2 for sample channel k, with variance -x: the
+// sample input must hold each image's own x and upscaled image, and the
+// noise-level input each image's level.
+func TestPredictUpscaled(t *testing.T) {
+	if err := ort.Init(); errors.Is(err, ort.ErrNoLibrary) {
+		t.Skipf("ONNX Runtime not installed: %v", err)
+	}
+	d := superResDesc()
+	dir := t.TempDir()
+	g := onnxexport.NewGraph("super_resolution")
+	in := g.Input("sample", onnxexport.Float32, onnxexport.Batch, 3, 4, 4)
+	ts := g.Input("timestep", onnxexport.Int64, onnxexport.Batch)
+	level := g.Input("class_labels", onnxexport.Int64, onnxexport.Batch)
+	shape4 := g.ConstInt64("shape4", -1, 1, 1, 1)
+	// Channels 0 and 1 of the sample are x, channel 2 the upscaled image.
+	y := g.Node("Conv", []string{in, g.Const("w", []int{2, 3, 1, 1}, []float32{1, 0, 10, 0, 1, 10})}, onnxexport.Ints("kernel_shape", 1, 1))
+	half := g.Node("Mul", []string{g.Node("Cast", []string{level}, onnxexport.Int("to", 1)), g.Const("half", []int{1}, []float32{0.5})})
+	y = g.Node("Add", []string{y, g.Node("Reshape", []string{half, shape4})})
+	y = g.Node("Add", []string{y, g.Node("Reshape", []string{g.Node("Cast", []string{ts}, onnxexport.Int("to", 1)), shape4})})
+	v := g.Node("Neg", []string{g.Node("Conv", []string{in, g.Const("w2", []int{2, 3, 1, 1}, []float32{1, 0, 0, 0, 1, 0})}, onnxexport.Ints("kernel_shape", 1, 1))})
+	g.NodeTo("out_sample", "Concat", []string{y, v}, onnxexport.Int("axis", 1))
+	g.Output("out_sample", onnxexport.Float32, onnxexport.Batch, 4, 4, 4)
+	b, err := g.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "model.onnx"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := modelfile.Write(dir, d); err != nil {
+		t.Fatal(err)
+	}
+	m, err := modelfile.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	m.MaxBatch = 2 // 3 images: calls of 2 and 1
+	x, up := batch(3, 2, 4, 4), tensor.New(3, 1, 4, 4)
+	for i := range up.Data {
+		up.Data[i] = float32(i) / 100
+	}
+	levels := []int{250, 0, 999}
+	p, err := m.PredictUpscaled(x, []float64{7, 8, 9}, nil, up, levels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range x.Data {
+		n, pix := i/32, i%16
+		want := float64(x.Data[i]) + 10*float64(up.Data[n*16+pix]) + float64(levels[n])/2 + float64(7+n)
+		if math.Abs(float64(p.Out.Data[i])-want) > 1e-4 || p.Variance.Data[i] != -x.Data[i] {
+			t.Fatalf("value %d: got %g and variance %g, want %g and %g", i, p.Out.Data[i], p.Variance.Data[i], want, -x.Data[i])
+		}
+	}
+	if _, err := m.Predict(x, []float64{1, 1, 1}, nil); err == nil || !strings.Contains(err.Error(), "is a super-resolution model") {
+		t.Errorf("Predict of a super-resolution model: %v", err)
+	}
+	if _, err := m.PredictUpscaled(x, []float64{1, 1, 1}, nil, tensor.New(3, 1, 2, 2), levels); err == nil || !strings.Contains(err.Error(), "the model wants 3 x 1 x 4 x 4") {
+		t.Errorf("low-resolution images not upscaled: %v", err)
+	}
+	if _, err := m.PredictUpscaled(x, []float64{1, 1, 1}, nil, up, levels[:1]); err == nil || !strings.Contains(err.Error(), "1 noise levels for a batch of 3") {
+		t.Errorf("too few noise levels: %v", err)
+	}
+	plain := testModel(t, validDesc(), 1, false, false)
+	if _, err := plain.PredictUpscaled(batch(1, 1, 4, 3), []float64{0}, [][]float32{{0, 0, 0}}, up, levels); err == nil || !strings.Contains(err.Error(), "not a super-resolution model") {
+		t.Errorf("PredictUpscaled of a plain model: %v", err)
+	}
+}
+
+// TestBindSuperResolution binds a super-resolution model's description to
+// graphs: its noise level by name, and the errors when the description and
+// the graph disagree about the extra input or the sample's channels.
+func TestBindSuperResolution(t *testing.T) {
+	in := func(name string, dt ort.DType, shape ...int64) ort.Info {
+		return ort.Info{Name: name, DType: dt, Shape: shape}
+	}
+	graph := []ort.Info{in("sample", ort.Float32, -1, 3, 4, 4), in("timestep", ort.Int64, -1), in("class_labels", ort.Int64, -1)}
+	out := []ort.Info{in("out_sample", ort.Float32, -1, 4, 4, 4)}
+	d := superResDesc()
+	b, err := modelfile.Bind("/m", d, graph, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Inputs.NoiseLevel != "class_labels" || b.Output.Name != "out_sample" {
+		t.Errorf("bound %+v, output %q", b.Inputs, b.Output.Name)
+	}
+	// Only the sample's name differs: the graph decides.
+	renamed := append([]ort.Info{in("x", ort.Float32, -1, 3, 4, 4)}, graph[1:]...)
+	if b, err := modelfile.Bind("/m", d, renamed, out); err != nil || b.Inputs.Sample != "x" {
+		t.Errorf("renamed sample: %+v, %v", b, err)
+	}
+	wrongChannels := superResDesc()
+	wrongChannels.LowRes.Channels = 2
+	plain := superResDesc()
+	plain.LowRes, plain.Inputs.NoiseLevel, plain.Schedule = nil, "", nil
+	both := superResDesc()
+	both.Inputs.NoiseLevel, both.Inputs.Timestep = "level", "t"
+	for _, c := range []struct {
+		d      *modelfile.Description
+		inputs []ort.Info
+		want   string
+	}{
+		{wrongChannels, graph, `field "inputs.sample" names graph input "sample" float32 (?, 3, 4, 4), but model.json describes a float32 batch (B, 4, 4, 4): image.channels 2 of noisy sample, then low_res.channels 2`},
+		{plain, graph, `the graph has inputs ["class_labels"] that model.json does not name`},
+		{plain, graph, `names its noise-level input in inputs.noise_level and describes the low-resolution image in low_res`},
+		{d, graph[:2], `inputs.noise_level "class_labels": no such graph input`},
+		{both, graph, "several assignments of them fit"},
+	} {
+		if _, err := modelfile.Bind("/m", c.d, c.inputs, out); err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "/m/model.onnx does not match /m/model.json") {
+			t.Errorf("inputs %v: %v; want %q", c.inputs, err, c.want)
 		}
 	}
 }

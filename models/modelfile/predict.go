@@ -100,8 +100,43 @@ type Prediction struct {
 // image says) at timesteps t (B values, fed as t*scale; ignored by models
 // without a timestep input) with conditions cond (B vectors of the
 // condition's size, or of the embedding shape's size; ignored by models
-// without a condition). Batches larger than MaxBatch are split.
+// without a condition). Batches larger than MaxBatch are split. A
+// super-resolution model (low_res in model.json) runs with PredictUpscaled.
 func (m *Model) Predict(x *tensor.Tensor, t []float64, cond [][]float32) (*Prediction, error) {
+	if m.Desc.LowRes != nil {
+		return nil, fmt.Errorf("modelfile: %s is a super-resolution model (model.json has low_res): it needs the upscaled low-resolution images and their noise level; run it with an upscale stage", m.Dir)
+	}
+	return m.predict(x, t, cond, nil, nil)
+}
+
+// PredictUpscaled runs a super-resolution model (low_res in model.json) as
+// Predict does, with up, the low-resolution images already upscaled to the
+// model's image size and noised (B x low_res.channels x H x W), and
+// levels, the noise level of each (B values in 0..T-1). The graph's sample
+// input gets x and up concatenated along the channels, image by image; its
+// noise-level input gets levels.
+func (m *Model) PredictUpscaled(x *tensor.Tensor, t []float64, cond [][]float32, up *tensor.Tensor, levels []int) (*Prediction, error) {
+	lr := m.Desc.LowRes
+	if lr == nil {
+		return nil, fmt.Errorf("modelfile: %s is not a super-resolution model (model.json has no low_res)", m.Dir)
+	}
+	img := m.Desc.Image
+	B := 0
+	if len(x.Shape) > 0 {
+		B = x.Shape[0]
+	}
+	if len(up.Shape) != 4 || up.Shape[0] != B || up.Shape[1] != lr.Channels || up.Shape[2] != img.Height || up.Shape[3] != img.Width || len(up.Data) != B*lr.Channels*img.Height*img.Width {
+		return nil, fmt.Errorf("modelfile: %s: the upscaled low-resolution batch has shape %v, the model wants %d x %d x %d x %d", m.Dir, up.Shape, B, lr.Channels, img.Height, img.Width)
+	}
+	if len(levels) != B {
+		return nil, fmt.Errorf("modelfile: %s: %d noise levels for a batch of %d", m.Dir, len(levels), B)
+	}
+	return m.predict(x, t, cond, up, levels)
+}
+
+// predict is Predict and PredictUpscaled: up and levels are nil for a
+// model without low_res.
+func (m *Model) predict(x *tensor.Tensor, t []float64, cond [][]float32, up *tensor.Tensor, levels []int) (*Prediction, error) {
 	d := m.Desc
 	img := d.Image
 	if len(x.Shape) != 4 || x.Shape[1] != img.Channels || x.Shape[2] != img.Height || x.Shape[3] != img.Width {
@@ -140,14 +175,35 @@ func (m *Model) Predict(x *tensor.Tensor, t []float64, cond [][]float32) (*Predi
 	if d.Output.Variance == VarianceLearnedRange {
 		pred.Variance = tensor.New(B, outC, img.Height, img.Width)
 	}
+	inC, upPer := img.Channels, 0
+	if up != nil {
+		inC += d.LowRes.Channels
+		upPer = d.LowRes.Channels * plane
+	}
 	step := m.MaxBatch
 	if step <= 0 {
-		step = DefaultMaxBatch(img.Channels, img.Height, img.Width)
+		step = DefaultMaxBatch(inC, img.Height, img.Width)
 	}
 	for lo := 0; lo < B; lo += step {
 		hi := min(B, lo+step)
 		n := hi - lo
-		in := []ort.Value{{Name: names.Inputs.Sample, Shape: []int64{int64(n), int64(img.Channels), int64(img.Height), int64(img.Width)}, Float32: x.Data[lo*per : hi*per]}}
+		sample := x.Data[lo*per : hi*per]
+		if up != nil {
+			// Per image: the sample's channels, then the upscaled image's.
+			sample = make([]float32, 0, n*(per+upPer))
+			for i := lo; i < hi; i++ {
+				sample = append(sample, x.Data[i*per:(i+1)*per]...)
+				sample = append(sample, up.Data[i*upPer:(i+1)*upPer]...)
+			}
+		}
+		in := []ort.Value{{Name: names.Inputs.Sample, Shape: []int64{int64(n), int64(inC), int64(img.Height), int64(img.Width)}, Float32: sample}}
+		if up != nil {
+			v := ort.Value{Name: names.Inputs.NoiseLevel, Shape: []int64{int64(n)}, Int64: make([]int64, n)}
+			for i, s := range levels[lo:hi] {
+				v.Int64[i] = int64(s)
+			}
+			in = append(in, v)
+		}
 		if d.Inputs.Timestep != "" {
 			in = append(in, m.timestepValue(names.Inputs.Timestep, t[lo:hi]))
 		}

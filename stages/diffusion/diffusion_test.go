@@ -456,6 +456,19 @@ func TestSamplingRefusesWhatExceedsTheMemoryLimit(t *testing.T) {
 			t.Fatalf("%s of 2 x 2000 images over the limit: %v after %d model calls", kind, err, len(calls))
 		}
 	}
+	// Upscaling 2 images 16 x 16 times needs 2 x 256 times their memory.
+	ctx = newContext(t, "upscale", map[string]any{"factor": 16})
+	ctx.In = map[string][]stages.Input{"images": {{Artifact: in}}}
+	ctx.MemoryLimit = 2 * 4 * int64(len(in.Data)) * 256
+	if err := ctx.Kind.Run(ctx); err != nil {
+		t.Errorf("upscale at its limit: %v", err)
+	}
+	ctx = newContext(t, "upscale", map[string]any{"factor": 16})
+	ctx.In = map[string][]stages.Input{"images": {{Artifact: in}}}
+	ctx.MemoryLimit = 2*4*int64(len(in.Data))*256 - 1
+	if err := ctx.Kind.Run(ctx); err == nil || !strings.Contains(err.Error(), "parameter factor:") {
+		t.Errorf("upscale over the limit: %v, want a refusal naming factor", err)
+	}
 	ctx = newContext(t, "sample", map[string]any{"prompts": []string{"a"}, "n": 2, "steps": 5})
 	ctx.MemoryLimit = need - 1
 	if _, _, err := sample(ctx, m); err != nil {

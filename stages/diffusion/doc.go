@@ -2,9 +2,10 @@
 // diffusion model: one-step and iterative denoising (denoise.onestep,
 // denoise.iterative), sampling with or without classifier-free guidance
 // (sample), SDEdit, also text-conditional (sdedit), inpainting, visual
-// anagrams, hybrid images and upscaling; model.load, which reads a model
-// directory made elsewhere (DeepFloyd IF); and check.classify, which scores
-// generated images with an independent classifier.
+// anagrams, hybrid images and upscaling (upscale, which also runs a
+// super-resolution model such as DeepFloyd IF stage II); model.load, which
+// reads a model directory made elsewhere (DeepFloyd IF); and check.classify,
+// which scores generated images with an independent classifier.
 //
 // # Overview
 //
@@ -31,7 +32,10 @@
 // # Invariants
 //
 //   - Input images in another value range than the model's are mapped
-//     linearly into it; their size must equal the model's.
+//     linearly into it; their size must equal the model's (a
+//     super-resolution model's low_res for upscale).
+//   - Only upscale runs a super-resolution model (low_res in model.json);
+//     the other kinds refuse it.
 //   - The same parameters and seed give the same outputs: all noise comes
 //     from seeded generators (ddpm.NewRand).
 //   - Sampling never clips intermediate values (ddpm.Sample) unless

@@ -24,6 +24,10 @@ type noiseModel struct {
 	sched ddpm.Schedule
 	// predict runs a batch; prompts holds one prompt per image.
 	predict func(x *tensor.Tensor, t []float64, prompts []string) (*modelfile.Prediction, error)
+	// predictUpscaled runs a batch of a super-resolution model (low_res in
+	// model.json) with the upscaled, noised low-resolution images up and
+	// their noise levels; nil for other models.
+	predictUpscaled func(x *tensor.Tensor, t []float64, prompts []string, up *tensor.Tensor, levels []int) (*modelfile.Prediction, error)
 	// close releases the model's ONNX Runtime session.
 	close func()
 }
@@ -55,6 +59,20 @@ func openModel(ctx *stages.Context) (*noiseModel, error) {
 			return m.Predict(x, t, nil)
 		}
 		return m.PredictPrompts(x, t, prompts)
+	}
+	if m.Desc.LowRes != nil {
+		nm.predictUpscaled = func(x *tensor.Tensor, t []float64, prompts []string, up *tensor.Tensor, levels []int) (*modelfile.Prediction, error) {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			var cond [][]float32
+			if m.Desc.Condition.Kind != modelfile.ConditionNone {
+				if cond, err = m.Conditions(prompts); err != nil {
+					return nil, err
+				}
+			}
+			return m.PredictUpscaled(x, t, cond, up, levels)
+		}
 	}
 	if s := m.Desc.Schedule; s != nil {
 		var sc *schedule.Schedule
@@ -188,9 +206,15 @@ func (m *noiseModel) checkMemory(ctx *stages.Context, n int, raisedBy ...string)
 // range, after checking their size.
 func (m *noiseModel) toModelRange(in *artifact.Images, port string) ([]float32, error) {
 	im := m.desc.Image
-	if in.C() != im.Channels || in.H() != im.Height || in.W() != im.Width {
-		return nil, fmt.Errorf("input %s: images are %d x %d x %d, %s works on %d x %d x %d; resize or convert them first",
-			port, in.C(), in.H(), in.W(), m.name, im.Channels, im.Height, im.Width)
+	return m.sizedToModelRange(in, port, im.Channels, im.Height, im.Width, "works on")
+}
+
+// sizedToModelRange is toModelRange for images of c x h x w; verb says
+// what the model does with such images, for the error (such as "works on").
+func (m *noiseModel) sizedToModelRange(in *artifact.Images, port string, c, h, w int, verb string) ([]float32, error) {
+	if in.C() != c || in.H() != h || in.W() != w {
+		return nil, fmt.Errorf("input %s: images are %d x %d x %d, %s %s %d x %d x %d; resize or convert them first",
+			port, in.C(), in.H(), in.W(), m.name, verb, c, h, w)
 	}
 	lo, hi := m.lohi()
 	x := make([]float32, len(in.Data))

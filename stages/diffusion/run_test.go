@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -202,5 +203,89 @@ func TestX0Treatment(t *testing.T) {
 	}
 	if same := samples("none"); differ(none, same) {
 		t.Error("sampling is not deterministic")
+	}
+}
+
+// superResModelDir writes a super-resolution model of 1 x 8 x 8 images
+// conditioned on 1 x 4 x 4 ones with a two-prompt table: its graph's
+// prediction is a 1x1 convolution of the sample and the upscaled image, plus
+// the class vector's weight and the noise level / 1000.
+func superResModelDir(t *testing.T) string {
+	t.Helper()
+	if err := ort.Init(); errors.Is(err, ort.ErrNoLibrary) {
+		t.Skipf("ONNX Runtime not installed: %v", err)
+	}
+	g := onnxexport.NewGraph("super_resolution")
+	x := g.Input("sample", onnxexport.Float32, onnxexport.Batch, 2, 8, 8)
+	ts := g.Input("timestep", onnxexport.Int64, onnxexport.Batch)
+	c := g.Input("class", onnxexport.Float32, onnxexport.Batch, 2)
+	level := g.Input("class_labels", onnxexport.Int64, onnxexport.Batch)
+	shape4 := g.ConstInt64("shape4", -1, 1, 1, 1)
+	y := g.Node("Conv", []string{x, g.Const("w", []int{1, 2, 1, 1}, []float32{0.3, -0.2})}, onnxexport.Ints("kernel_shape", 1, 1))
+	y = g.Node("Add", []string{y, g.Node("Reshape", []string{g.Node("MatMul", []string{c, g.Const("v", []int{2, 1}, []float32{0.1, -0.1})}), shape4})})
+	s := g.Node("Mul", []string{g.Node("Cast", []string{level}, onnxexport.Int("to", 1)), g.Const("k", []int{1}, []float32{0.001})})
+	y = g.Node("Add", []string{y, g.Node("Reshape", []string{s, shape4})})
+	tf := g.Node("Mul", []string{g.Node("Cast", []string{ts}, onnxexport.Int("to", 1)), g.Const("k2", []int{1}, []float32{0.0001})})
+	g.NodeTo("out_sample", "Add", []string{y, g.Node("Reshape", []string{tf, shape4})})
+	g.Output("out_sample", onnxexport.Float32, onnxexport.Batch, 1, 8, 8)
+	b, err := g.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "model.onnx"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := &modelfile.Description{
+		Format: modelfile.Format, ONNX: "model.onnx", Predicts: modelfile.PredictsEpsilon,
+		Inputs:    modelfile.Inputs{Sample: "sample", Timestep: "timestep", Condition: "class", NoiseLevel: "class_labels"},
+		Timestep:  modelfile.Timestep{DType: "int64", Scale: 1, Shape: "b"},
+		Output:    modelfile.Output{Name: "noise_pred", Channels: 1, Variance: modelfile.VarianceNone},
+		Image:     modelfile.Image{Channels: 1, Height: 8, Width: 8, Range: [2]float64{-1, 1}},
+		Condition: modelfile.Condition{Kind: modelfile.ConditionOnehot, Size: 2},
+		Prompts:   []modelfile.Prompt{{Prompt: "a photo of a bag", Class: 0}, {Prompt: "a photo of a sneaker", Class: 1}},
+		Schedule:  &modelfile.Schedule{Name: "squaredcos_cap_v2", Steps: 1000},
+		LowRes:    &modelfile.LowRes{Channels: 1, Height: 4, Width: 4},
+	}
+	if err := modelfile.Write(dir, d); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestUpscaleRunsASuperResolutionModel runs kind upscale with a
+// super-resolution model through ONNX Runtime: its output has the model's
+// size and the input's value range and depends on the prompt and the noise
+// level; the other kinds refuse the model.
+func TestUpscaleRunsASuperResolutionModel(t *testing.T) {
+	model := &artifact.Model{Dir: superResModelDir(t)}
+	img := artifact.NewImages(2, 1, 4, 4, 0, 1)
+	for i := range img.Data {
+		img.Data[i] = float32(i%5) / 5
+	}
+	run := func(with map[string]any) *artifact.Images {
+		t.Helper()
+		base := map[string]any{"factor": 2, "stride": 250, "prompt": "a photo of a bag", "seed": 4}
+		for k, v := range with {
+			base[k] = v
+		}
+		return runKind(t, "upscale", map[string]artifact.Artifact{"images": img, "model": model}, base)["images"].(*artifact.Images)
+	}
+	a := run(nil)
+	if a.N() != 2 || a.C() != 1 || a.H() != 8 || a.W() != 8 || a.Lo != 0 || a.Hi != 1 {
+		t.Fatalf("upscaled %v in [%v, %v]", a.Shape, a.Lo, a.Hi)
+	}
+	same := func(x, y *artifact.Images) bool { return slices.Equal(x.Data, y.Data) }
+	if !same(a, run(nil)) {
+		t.Error("super-resolution is not deterministic")
+	}
+	if same(a, run(map[string]any{"prompt": "a photo of a sneaker"})) || same(a, run(map[string]any{"noise_level": 600})) {
+		t.Error("the prompt or the noise level does not reach the model")
+	}
+	ctx := newContext(t, "sample", map[string]any{"prompts": []string{"a photo of a bag"}, "stride": 250})
+	ctx.Workdir = t.TempDir()
+	ctx.In = map[string][]stages.Input{"model": {{Artifact: model, Stage: "stage_ii"}}}
+	if err := ctx.Kind.Run(ctx); err == nil || !strings.Contains(err.Error(), "is a super-resolution model") {
+		t.Errorf("sample with a super-resolution model: %v", err)
 	}
 }
