@@ -163,7 +163,7 @@ func (tp *tape) conv(x, w, b string, stride, pad int) string {
 				onnxexport.Ints("output_padding", int64(oph), int64(opw))))
 		}
 		if tp.needs[w] {
-			xt := tp.raw("Transpose", []string{x}, swap01)  // (in, n, h, w)
+			xt := tp.raw("Transpose", []string{x}, swap01)   // (in, n, h, w)
 			dyt := tp.raw("Transpose", []string{dy}, swap01) // (out, n, ho, wo)
 			dw := tp.raw("Conv", []string{xt, dyt}, onnxexport.Ints("dilations", int64(stride), int64(stride)),
 				onnxexport.Ints("pads", int64(pad), int64(pad), int64(pad), int64(pad))) // (in, out, k', k')
