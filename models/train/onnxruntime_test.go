@@ -244,6 +244,7 @@ func nearly(t *testing.T, opt Options, a, b *Checkpoint) {
 		}
 	}
 	var worst float64
+	var worstName string
 	for n, w := range a.Weights {
 		bound := tol
 		if noise[n] {
@@ -251,8 +252,8 @@ func nearly(t *testing.T, opt Options, a, b *Checkpoint) {
 		}
 		for i, v := range w.Data {
 			d := math.Abs(float64(b.Weights[n].Data[i] - v))
-			if !noise[n] {
-				worst = max(worst, d)
+			if !noise[n] && d > worst {
+				worst, worstName = d, n
 			}
 			if d > bound {
 				t.Fatalf("%s[%d] = %v, want %v", n, i, b.Weights[n].Data[i], v)
@@ -266,7 +267,7 @@ func nearly(t *testing.T, opt Options, a, b *Checkpoint) {
 			}
 		}
 	}
-	t.Logf("largest weight difference %.2g", worst)
+	t.Logf("largest weight difference %.2g (%s)", worst, worstName)
 }
 
 // TestTrainOnGPUMatchesGorgonia runs the same comparison on the GPU device
