@@ -277,3 +277,56 @@ func TestTrainOnGPUMatchesGorgonia(t *testing.T) {
 	t.Logf("GPU device: %s", where)
 	matchGorgonia(t, ort.GPU)
 }
+
+// TestResumeAcrossEngines stops a Gorgonia run inside its second epoch,
+// saves and loads the checkpoint, and resumes it with ONNX Runtime, and
+// the other way round: both end where an uninterrupted Gorgonia run ends,
+// within float tolerances.
+func TestResumeAcrossEngines(t *testing.T) {
+	requireORT(t)
+	data := blobs(48)
+	opt := tinyOptions(unet.TimeClass)
+	opt.Epochs, opt.Clip = 2, 0.5
+	task := Flow{Classes: 4, PUncond: 0.25}
+	want, err := Train(context.Background(), opt, data, task, nil, Hooks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := errors.New("stop")
+	for _, c := range []struct{ first, second Engine }{{Gorgonia, ONNXRuntime}, {ONNXRuntime, Gorgonia}} {
+		dir := t.TempDir()
+		steps := 0
+		first := opt
+		first.Engine = c.first
+		_, err := Train(context.Background(), first, data, task, nil, Hooks{
+			MidwayEvery: 0,
+			Midway: func(ck *Checkpoint) error {
+				if steps++; steps < 3 { // the third midway checkpoint is after step 1 of epoch 2
+					return nil
+				}
+				if err := ck.Save(dir); err != nil {
+					return err
+				}
+				return stop
+			},
+		})
+		if !errors.Is(err, stop) {
+			t.Fatalf("%s run: %v", c.first, err)
+		}
+		ck, err := LoadCheckpoint(dir, opt.Net)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ck.Epoch != 1 || ck.Step != 1 {
+			t.Fatalf("checkpoint at epoch %d step %d, want 1 and 1", ck.Epoch, ck.Step)
+		}
+		second := opt
+		second.Engine = c.second
+		got, err := Train(context.Background(), second, data, task, ck, Hooks{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s then %s:", c.first, c.second)
+		nearly(t, opt, want, got)
+	}
+}

@@ -24,6 +24,7 @@ import (
 	"fmt"
 
 	"difflab/models/schedule"
+	"difflab/models/train"
 	"difflab/stages"
 	"difflab/stages/artifact"
 )
@@ -36,9 +37,10 @@ func init() {
 		Name: "train.denoiser",
 		Doc: "Trains the unconditional UNet as a single-step denoiser on MNIST in [0, 1]: input z = x + sigma*eps " +
 			"(or z = eps with pure_noise), L2 loss to the clean x, Adam.",
-		Version: Version,
-		Engine:  []string{"gorgonia"},
-		Outputs: outputs,
+		Version:     Version,
+		Engine:      []string{string(train.Gorgonia), string(train.ONNXRuntime)},
+		EngineParam: "engine",
+		Outputs:     outputs,
 		Params: append(commonParams(datasetMNIST, 128, 5, 1e-4, "none"),
 			stages.Param{Name: "sigma", Type: stages.Float, Default: 0.5, Min: stages.Bound(0), Max: stages.Bound(100),
 				Doc: "noise level of the training inputs"},
@@ -55,9 +57,10 @@ func init() {
 		Doc: "Trains a time- or time-and-class-conditioned UNet by flow matching on MNIST in [0, 1]: " +
 			"x_t = (1-t) x0 + t x1 with x0 ~ N(0, I), t ~ U[0, 1], target x1 - x0; the class vector is dropped " +
 			"to zeros with probability p_uncond. Adam with an exponential or constant learning rate, optional clipping.",
-		Version: Version,
-		Engine:  []string{"gorgonia"},
-		Outputs: outputs,
+		Version:     Version,
+		Engine:      []string{string(train.Gorgonia), string(train.ONNXRuntime)},
+		EngineParam: "engine",
+		Outputs:     outputs,
 		Params: append(commonParams(datasetMNIST, 64, 10, 1e-2, "exponential"),
 			stages.Param{Name: "cond", Type: stages.String, Default: "time_class", Enum: []string{"time", "time_class"},
 				Doc: "time: u(x_t, t); time_class: u(x_t, t, c) with the digit's one-hot class c"},
@@ -75,9 +78,10 @@ func init() {
 			"(Fashion-MNIST by default): t ~ U{0..steps-1}, x_t = sqrt(abar_t) x0 + sqrt(1-abar_t) eps, target eps, " +
 			"time input t/1000; the condition is the one-hot class of the prompt table, zeros (the empty prompt) " +
 			"with probability p_uncond.",
-		Version: Version,
-		Engine:  []string{"gorgonia"},
-		Outputs: outputs,
+		Version:     Version,
+		Engine:      []string{string(train.Gorgonia), string(train.ONNXRuntime)},
+		EngineParam: "engine",
+		Outputs:     outputs,
 		Params: append(commonParams(datasetFashion, 64, 10, 1e-3, "exponential"),
 			stages.Param{Name: "schedule", Type: stages.String, Default: "squaredcos_cap_v2", Enum: schedule.Names(),
 				Doc: "the noise schedule of alphas_cumprod"},
@@ -130,6 +134,11 @@ func commonParams(dataset string, hidden, epochs int, lr float64, scheduler stri
 			Doc: "clip the gradients to this global L2 norm; 0 turns clipping off"},
 		{Name: "seed", Type: stages.Int, Default: 0, Min: stages.Bound(0),
 			Doc: "seeds the initial weights and all random draws"},
+		{Name: "engine", Type: stages.String, Default: stages.AutoEngine,
+			Enum: []string{stages.AutoEngine, string(train.Gorgonia), string(train.ONNXRuntime)},
+			Doc: "what computes the training steps: gorgonia (Go, on the CPU), onnxruntime (one ONNX graph per step, " +
+				"on the run's --device), or auto: onnxruntime with --device gpu, else gorgonia. Checkpoints and models " +
+				"do not depend on it; results agree to float rounding, and the engine is part of the cache key"},
 		{Name: "keep", Type: stages.Ints, Default: []int{}, Min: stages.Bound(1),
 			Doc: "epochs whose model is kept in the output; empty keeps every epoch (the last is always kept)"},
 	}
