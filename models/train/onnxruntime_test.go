@@ -186,32 +186,50 @@ func TestStepGradientFiniteDifference(t *testing.T) {
 	}
 }
 
-// TestTrainMatchesGorgonia trains the same run with both engines: the
-// losses agree within 1e-5 relative and the weights, running statistics
-// and Adam moments within 1e-4 after every epoch.
+// TestTrainMatchesGorgonia trains the same runs with both engines, for the
+// three training tasks (the denoiser's, flow matching with and without
+// classes and CFG dropout, DDPM's epsilon prediction), with and without
+// clipping: the losses agree within 1e-5 relative and the weights, running
+// statistics and Adam moments within 1e-4 after every epoch.
 func TestTrainMatchesGorgonia(t *testing.T) {
 	requireORT(t)
-	matchGorgonia(t, ort.CPU)
+	abar := make([]float64, 50)
+	for i := range abar {
+		abar[i] = math.Pow(math.Cos(float64(i+1)/51*math.Pi/2), 2)
+	}
+	for _, c := range []struct {
+		name string
+		cond unet.Conditioning
+		task Task
+		clip float64
+	}{
+		{"flow", unet.TimeClass, Flow{Classes: 4, PUncond: 0.25}, 0},
+		{"flow_clip", unet.TimeClass, Flow{Classes: 4, PUncond: 0.25}, 0.5},
+		{"flow_time", unet.Time, Flow{}, 0},
+		{"denoiser", unet.Unconditional, Denoise{Sigma: 0.5}, 0},
+		{"ddpm", unet.TimeClass, DDPM{AlphaBar: abar, TimeScale: 0.02, Classes: 4, PUncond: 0.1}, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) { matchGorgonia(t, c.cond, c.task, c.clip, ort.CPU) })
+	}
 }
 
-func matchGorgonia(t *testing.T, dev ort.Device) {
+// matchGorgonia trains a tiny UNet for two epochs with both engines, ONNX
+// Runtime on dev, and compares the checkpoints.
+func matchGorgonia(t *testing.T, cond unet.Conditioning, task Task, clip float64, dev ort.Device) {
 	data := blobs(48)
-	for _, clip := range []float64{0, 0.5} {
-		opt := tinyOptions(unet.TimeClass)
-		opt.Epochs, opt.Clip = 2, clip
-		task := Flow{Classes: 4, PUncond: 0.25}
-		want, err := Train(context.Background(), opt, data, task, nil, Hooks{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		opt.Engine, opt.Device = ONNXRuntime, dev
-		got, err := Train(context.Background(), opt, data, task, nil, Hooks{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		nearly(t, opt, want, got)
-		t.Logf("clip %v: %d steps, losses %.6f ... %.6f", clip, len(got.LossIter), got.LossIter[0], got.LossIter[len(got.LossIter)-1])
+	opt := tinyOptions(cond)
+	opt.Epochs, opt.Clip = 2, clip
+	want, err := Train(context.Background(), opt, data, task, nil, Hooks{})
+	if err != nil {
+		t.Fatal(err)
 	}
+	opt.Engine, opt.Device = ONNXRuntime, dev
+	got, err := Train(context.Background(), opt, data, task, nil, Hooks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nearly(t, opt, want, got)
+	t.Logf("%d steps, losses %.6f ... %.6f", len(got.LossIter), got.LossIter[0], got.LossIter[len(got.LossIter)-1])
 }
 
 // nearly checks that checkpoint b of a run with options opt equals a within
@@ -275,7 +293,7 @@ func nearly(t *testing.T, opt Options, a, b *Checkpoint) {
 func TestTrainOnGPUMatchesGorgonia(t *testing.T) {
 	where := orttest.RequireGPU(t)
 	t.Logf("GPU device: %s", where)
-	matchGorgonia(t, ort.GPU)
+	matchGorgonia(t, unet.TimeClass, Flow{Classes: 4, PUncond: 0.25}, 0.5, ort.GPU)
 }
 
 // TestResumeAcrossEngines stops a Gorgonia run inside its second epoch,
