@@ -116,6 +116,9 @@ func (tp *tape) addGrad(v, dv string) {
 func (tp *tape) onBack(y string, f func(dy string)) {
 	tp.back = append(tp.back, func() {
 		if dy, ok := tp.grads[y]; ok {
+			if _, known := tp.shapes[dy]; !known {
+				tp.shapes[dy] = tp.shapes[y]
+			}
 			f(dy)
 		}
 	})
@@ -140,11 +143,55 @@ func count(shape []int) int {
 
 var swap01 = onnxexport.Ints("perm", 1, 0, 2, 3)
 
+// correlate returns the weight gradient shared by Conv and ConvTranspose,
+// a correlation of two maps summed over the batch:
+//
+//	out[a, b, kh, kw] = sum over n, h, w of
+//	    small[n, a, h, w] * big[n, b, stride*h + kh - pad, stride*w + kw - pad]
+//
+// for kh, kw < k, positions outside big counting zero; small is (n, A, h,
+// w), big (n, B, H, W) and the result (A, B, k, k). For every kernel offset
+// it slices the shifted, strided window of big matching small and adds one
+// matrix product over the batch and the positions; the k*k products are
+// stacked into the kernel. (ONNX's Conv could compute the same with the
+// batch as channels and small as a kernel dilated by the stride, but ONNX
+// Runtime's CPU convolution is slow for such large kernels and 3x3 outputs.)
+func (tp *tape) correlate(small, big string, k, stride, pad int) string {
+	ss, bs := tp.shapes[small], tp.shapes[big]
+	n, a, h, w, b := ss[0], ss[1], ss[2], ss[3], bs[1]
+	m := n * h * w
+	lhs := tp.raw("Reshape", []string{tp.raw("Transpose", []string{small}, swap01), tp.ints(a, m)}) // (A, n h w)
+	if h == 1 && w == 1 && pad == 0 && stride >= k {
+		// One position: every offset reads its own pixel of big.
+		rhs := tp.raw("Reshape", []string{tp.raw("Transpose", []string{big}, swap01), tp.ints(b, n, k*k)})
+		rhs = tp.raw("Reshape", []string{tp.raw("Transpose", []string{rhs}, onnxexport.Ints("perm", 1, 0, 2)), tp.ints(n, b*k*k)})
+		return tp.raw("Reshape", []string{tp.raw("MatMul", []string{lhs, rhs}), tp.ints(a, b, k, k)})
+	}
+	bt := tp.raw("Transpose", []string{big}, swap01) // (B, n, H, W)
+	if pad > 0 {
+		bt = tp.raw("Pad", []string{bt, tp.ints(0, 0, pad, pad, 0, 0, pad, pad)})
+	}
+	parts := make([]string, 0, k*k)
+	for kh := 0; kh < k; kh++ {
+		for kw := 0; kw < k; kw++ {
+			// Rows kh, kh+stride, ... of the padded map, h of them: for both
+			// callers the window lies inside it (the forward pass's output
+			// size is what fits).
+			eh, ew := kh+stride*(h-1)+1, kw+stride*(w-1)+1
+			win := tp.raw("Slice", []string{bt, tp.ints(kh, kw), tp.ints(eh, ew), tp.ints(2, 3), tp.ints(stride, stride)})
+			prod := tp.raw("Gemm", []string{lhs, tp.raw("Reshape", []string{win, tp.ints(b, m)})}, onnxexport.Int("transB", 1)) // (A, B)
+			parts = append(parts, tp.raw("Unsqueeze", []string{prod, tp.ints(2)}))
+		}
+	}
+	return tp.raw("Reshape", []string{tp.raw("Concat", parts, onnxexport.Int("axis", 2)), tp.ints(a, b, k, k)})
+}
+
 // conv is Conv2d (weight (out, in, k, k), bias (out)) with the given stride
 // and padding. Backward: the input gradient is the transposed convolution
-// of dy with the same weight; the weight gradient is the convolution of
-// the input with dy as the kernel, batch and channels swapped in both and
-// dilated by the stride; the bias gradient sums dy over batch and space.
+// of dy with the same weight (for stride 1, the convolution of dy with the
+// kernel flipped and its channels swapped); the weight gradient correlates
+// dy with the input (correlate); the bias gradient sums dy over batch and
+// space.
 func (tp *tape) conv(x, w, b string, stride, pad int) string {
 	xs, ws := tp.shapes[x], tp.shapes[w]
 	n, h, wd, out, k := xs[0], xs[2], xs[3], ws[0], ws[2]
@@ -154,25 +201,26 @@ func (tp *tape) conv(x, w, b string, stride, pad int) string {
 		onnxexport.Ints("pads", int64(pad), int64(pad), int64(pad), int64(pad)))
 	tp.onBack(y, func(dy string) {
 		if tp.needs[x] {
-			// ConvTranspose of dy gives (ho-1)*stride - 2*pad + k rows;
-			// output_padding adds the rows the forward pass's floor dropped.
-			oph, opw := h-((ho-1)*stride-2*pad+k), wd-((wo-1)*stride-2*pad+k)
-			tp.addGrad(x, tp.raw("ConvTranspose", []string{dy, w},
-				onnxexport.Ints("kernel_shape", int64(k), int64(k)), onnxexport.Ints("strides", int64(stride), int64(stride)),
-				onnxexport.Ints("pads", int64(pad), int64(pad), int64(pad), int64(pad)),
-				onnxexport.Ints("output_padding", int64(oph), int64(opw))))
+			if stride == 1 {
+				// dx[i] = sum over o of dy[o] convolved with W[o, i] rotated
+				// by 180 degrees, padded by k-1-pad.
+				flipped := tp.raw("Slice", []string{tp.raw("Transpose", []string{w}, swap01),
+					tp.ints(-1, -1), tp.ints(-k-1, -k-1), tp.ints(2, 3), tp.ints(-1, -1)})
+				q := int64(k - 1 - pad)
+				tp.addGrad(x, tp.raw("Conv", []string{dy, flipped},
+					onnxexport.Ints("kernel_shape", int64(k), int64(k)), onnxexport.Ints("pads", q, q, q, q)))
+			} else {
+				// ConvTranspose of dy gives (ho-1)*stride - 2*pad + k rows;
+				// output_padding adds the rows the forward pass's floor dropped.
+				oph, opw := h-((ho-1)*stride-2*pad+k), wd-((wo-1)*stride-2*pad+k)
+				tp.addGrad(x, tp.raw("ConvTranspose", []string{dy, w},
+					onnxexport.Ints("kernel_shape", int64(k), int64(k)), onnxexport.Ints("strides", int64(stride), int64(stride)),
+					onnxexport.Ints("pads", int64(pad), int64(pad), int64(pad), int64(pad)),
+					onnxexport.Ints("output_padding", int64(oph), int64(opw))))
+			}
 		}
 		if tp.needs[w] {
-			xt := tp.raw("Transpose", []string{x}, swap01)   // (in, n, h, w)
-			dyt := tp.raw("Transpose", []string{dy}, swap01) // (out, n, ho, wo)
-			dw := tp.raw("Conv", []string{xt, dyt}, onnxexport.Ints("dilations", int64(stride), int64(stride)),
-				onnxexport.Ints("pads", int64(pad), int64(pad), int64(pad), int64(pad))) // (in, out, k', k')
-			if kh := h + 2*pad - stride*(ho-1); kh != k || wd+2*pad-stride*(wo-1) != k {
-				// Rows and columns past the kernel pair with padding the
-				// forward pass never reached: drop them.
-				dw = tp.raw("Slice", []string{dw, tp.ints(0, 0), tp.ints(k, k), tp.ints(2, 3)})
-			}
-			tp.addGrad(w, tp.raw("Transpose", []string{dw}, swap01))
+			tp.addGrad(w, tp.correlate(dy, x, k, stride, pad))
 		}
 		if tp.needs[b] {
 			tp.addGrad(b, tp.raw("ReduceSum", []string{dy, tp.ints(0, 2, 3)}, onnxexport.Int("keepdims", 0)))
@@ -183,8 +231,7 @@ func (tp *tape) conv(x, w, b string, stride, pad int) string {
 
 // convT is ConvTranspose2d (weight (in, out, k, k), bias (out)). Backward:
 // the input gradient is the convolution of dy with the same weight; the
-// weight gradient is the convolution of dy with the input as the kernel,
-// batch and channels swapped and the kernel dilated by the stride.
+// weight gradient correlates the input with dy (correlate).
 func (tp *tape) convT(x, w, b string, stride, pad int) string {
 	xs, ws := tp.shapes[x], tp.shapes[w]
 	n, h, wd, out, k := xs[0], xs[2], xs[3], ws[1], ws[2]
@@ -197,11 +244,7 @@ func (tp *tape) convT(x, w, b string, stride, pad int) string {
 			tp.addGrad(x, tp.raw("Conv", []string{dy, w}, attrs...))
 		}
 		if tp.needs[w] {
-			dyt := tp.raw("Transpose", []string{dy}, swap01) // (out, n, ho, wo)
-			xt := tp.raw("Transpose", []string{x}, swap01)   // (in, n, h, w)
-			dw := tp.raw("Conv", []string{dyt, xt}, onnxexport.Ints("dilations", int64(stride), int64(stride)),
-				onnxexport.Ints("pads", int64(pad), int64(pad), int64(pad), int64(pad))) // (out, in, k, k)
-			tp.addGrad(w, tp.raw("Transpose", []string{dw}, swap01))
+			tp.addGrad(w, tp.correlate(x, dy, k, stride, pad))
 		}
 		if tp.needs[b] {
 			tp.addGrad(b, tp.raw("ReduceSum", []string{dy, tp.ints(0, 2, 3)}, onnxexport.Int("keepdims", 0)))
