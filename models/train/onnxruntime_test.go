@@ -348,3 +348,19 @@ func TestResumeAcrossEngines(t *testing.T) {
 		nearly(t, opt, want, got)
 	}
 }
+
+// TestStepGradientsOnGPUMatchGorgonia compares the step graph's loss and
+// gradients on the GPU device (lavapipe where there is no GPU) with
+// Gorgonia's.
+func TestStepGradientsOnGPUMatchGorgonia(t *testing.T) {
+	where := orttest.RequireGPU(t)
+	t.Logf("GPU device: %s", where)
+	opt := tinyOptions(unet.TimeClass)
+	w, _ := unet.Init(opt.Net, 4)
+	g := newGradStep(t, opt, w, ort.GPU)
+	rng := rand.New(rand.NewPCG(4, 4))
+	g.tr.fill(rng, blobs(16), Flow{Classes: opt.Net.Classes, PUncond: 0.25}, rng.Perm(16))
+	loss, grads := g.run(t, w)
+	want, wantGrads := gorgoniaGrads(t, g.tr)
+	compareGrads(t, loss, want, grads, wantGrads)
+}
