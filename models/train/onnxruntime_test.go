@@ -364,3 +364,25 @@ func TestStepGradientsOnGPUMatchGorgonia(t *testing.T) {
 	want, wantGrads := gorgoniaGrads(t, g.tr)
 	compareGrads(t, loss, want, grads, wantGrads)
 }
+
+// TestONNXRuntimeReproduces trains twice with the ONNX Runtime engine, with
+// 1 and 3 intra-op threads: the same bits, as a cache key that leaves the
+// thread count out promises.
+func TestONNXRuntimeReproduces(t *testing.T) {
+	requireORT(t)
+	data := blobs(48)
+	opt := tinyOptions(unet.TimeClass)
+	opt.Epochs, opt.Clip, opt.Engine = 1, 0.5, ONNXRuntime
+	opt.Net.Hidden = 8
+	task := Flow{Classes: 4, PUncond: 0.25}
+	var runs []*Checkpoint
+	for _, threads := range []string{"1", "3"} {
+		t.Setenv(ort.ThreadsEnv, threads)
+		ck, err := Train(context.Background(), opt, data, task, nil, Hooks{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs = append(runs, ck)
+	}
+	same(t, "3 threads against 1", runs[0], runs[1])
+}
