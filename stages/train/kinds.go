@@ -11,6 +11,17 @@
 // model.json listing them (see models/modelfile); and the training loss as
 // two series, loss_iter (per step) and loss_epoch (mean per epoch).
 //
+// # Engines
+//
+// The parameter engine picks what computes the steps: gorgonia (Go, on the
+// CPU), onnxruntime (one ONNX graph per step through ONNX Runtime, on the
+// run's --device), or auto, the default: onnxruntime when the run moves
+// ONNX Runtime to the GPU (--device gpu), else gorgonia. Only the engine
+// that runs enters the cache key (its engine lines, and the device line on
+// the GPU), so auto on the CPU keeps the keys gorgonia always had, and a
+// model trained on the GPU is another entry than one trained on the CPU.
+// The outputs have the same form for both engines.
+//
 // # Resuming
 //
 // After each epoch, every ten minutes inside an epoch and when interrupted,
@@ -148,8 +159,16 @@ func commonParams(dataset string, hidden, epochs int, lr float64, scheduler stri
 // activations and their gradients grow with batch x hidden (about 140 KB
 // per image and channel of width, measured by bench train at hidden 64 and
 // 128: 2.3 and 4.7 GB at batch 256), plus the data set and the process.
+// The onnxruntime engine on the CPU keeps every intermediate of its step
+// graph: about twice as much (4.7 GB at batch 256, hidden 64). With auto
+// the estimate is Gorgonia's: on the CPU auto trains with Gorgonia, on the
+// GPU the activations live in the GPU's memory.
 func trainingMemory(p stages.Params) (int64, []string) {
-	const perImageAndWidth, base = 160 << 10, 1 << 30
+	const base = 1 << 30
+	perImageAndWidth := int64(160 << 10)
+	if p.String("engine") == string(train.ONNXRuntime) {
+		perImageAndWidth = 320 << 10
+	}
 	return perImageAndWidth*int64(p.Int("batch"))*int64(p.Int("hidden")) + base, []string{"batch", "hidden"}
 }
 
