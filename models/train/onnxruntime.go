@@ -129,4 +129,4 @@ func (tr *ortTrainer) weights() unet.Weights { return tr.w.Clone() }
 
 func (tr *ortTrainer) optimiser() *Adam { return tr.adam }
 
-func (tr *ortTrainer) close() { tr.sess.Release() }
+func (tr *ortTrainer) close() { tr.sess.Discard() }
