@@ -94,6 +94,15 @@ func TestDiffKeyLinesNamesTheEngineFacet(t *testing.T) {
 	if got != want {
 		t.Fatalf("diff\n%s\nwant\n%s", got, want)
 	}
+
+	// Another engine is one phrase, whatever its facets.
+	other := []string{cache.FormatVersion, "kind train.flow 1", "engine onnxruntime go go1.26.8 amd64",
+		"engine onnxruntime library ONNX Runtime 1.30.0", "device onnxruntime webgpu"}
+	got = strings.Join(DiffKeyLines(now, other, b.g.Nodes[0]), "; ")
+	want = "engine: gorgonia -> onnxruntime; device onnxruntime: default -> webgpu (another device rounds differently)"
+	if got != want {
+		t.Fatalf("diff\n%s\nwant\n%s", got, want)
+	}
 }
 
 // A kind whose parameter picks its engine keys the picked engine's lines
