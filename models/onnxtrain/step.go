@@ -156,7 +156,10 @@ func clipGlobalNorm(tp *tape, grads []string, clip string) []string {
 		squares[i] = tp.raw("ReduceSumSquare", []string{g}, onnxexport.Int("keepdims", 1))
 		squares[i] = tp.raw("Reshape", []string{squares[i], tp.ints(1)})
 	}
-	norm := tp.raw("Sqrt", []string{tp.raw("Sum", squares)})
+	// Concat and ReduceSum rather than Sum: the WebGPU provider lacks Sum,
+	// which would run on the CPU with a copy from the GPU per tensor.
+	norm := tp.raw("Sqrt", []string{tp.raw("ReduceSum", []string{tp.raw("Concat", squares, onnxexport.Int("axis", 0))},
+		onnxexport.Int("keepdims", 1))})
 	scale := tp.raw("Where", []string{tp.raw("Greater", []string{norm, clip}),
 		tp.raw("Div", []string{clip, tp.raw("Add", []string{norm, tp.scalar(clipEpsilon)})}), tp.scalar(1)})
 	out := make([]string, len(grads))
