@@ -163,8 +163,7 @@ func (tp *tape) correlate(small, big string, k, stride, pad int) string {
 	lhs := tp.raw("Reshape", []string{tp.raw("Transpose", []string{small}, swap01), tp.ints(a, m)}) // (A, n h w)
 	if h == 1 && w == 1 && pad == 0 && stride >= k {
 		// One position: every offset reads its own pixel of big.
-		rhs := tp.raw("Reshape", []string{tp.raw("Transpose", []string{big}, swap01), tp.ints(b, n, k*k)})
-		rhs = tp.raw("Reshape", []string{tp.raw("Transpose", []string{rhs}, onnxexport.Ints("perm", 1, 0, 2)), tp.ints(n, b*k*k)})
+		rhs := tp.raw("Reshape", []string{big, tp.ints(n, b*k*k)})
 		return tp.raw("Reshape", []string{tp.raw("MatMul", []string{lhs, rhs}), tp.ints(a, b, k, k)})
 	}
 	bt := tp.raw("Transpose", []string{big}, swap01) // (B, n, H, W)
