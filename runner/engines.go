@@ -143,7 +143,8 @@ func (r *run) checkEngines(nodes []*experiment.Node) error {
 	need := map[string][]string{}
 	var names []string
 	for _, n := range nodes {
-		checked := slices.ContainsFunc(n.Kind.Engine, func(e string) bool { return r.opts.EngineChecks[e] != nil })
+		engines := n.Kind.EnginesFor(n.Params, r.opts.Devices)
+		checked := slices.ContainsFunc(engines, func(e string) bool { return r.opts.EngineChecks[e] != nil })
 		if !checked {
 			continue
 		}
@@ -151,7 +152,7 @@ func (r *run) checkEngines(nodes []*experiment.Node) error {
 		if _, err := r.get(n, r.keys[n].Key); err == nil && !(selected && (r.opts.Force || r.opts.Reproduce)) {
 			continue
 		}
-		for _, e := range n.Kind.Engine {
+		for _, e := range engines {
 			if r.opts.EngineChecks[e] == nil {
 				continue
 			}

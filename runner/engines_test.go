@@ -94,4 +94,68 @@ func TestDiffKeyLinesNamesTheEngineFacet(t *testing.T) {
 	if got != want {
 		t.Fatalf("diff\n%s\nwant\n%s", got, want)
 	}
+
+	// Another engine is one phrase, whatever its facets.
+	other := []string{cache.FormatVersion, "kind train.flow 1", "engine onnxruntime go go1.26.8 amd64",
+		"engine onnxruntime library ONNX Runtime 1.30.0", "device onnxruntime webgpu"}
+	got = strings.Join(DiffKeyLines(now, other, b.g.Nodes[0]), "; ")
+	want = "engine: gorgonia -> onnxruntime; device onnxruntime: default -> webgpu (another device rounds differently)"
+	if got != want {
+		t.Fatalf("diff\n%s\nwant\n%s", got, want)
+	}
+}
+
+// A kind whose parameter picks its engine keys the picked engine's lines
+// only, and not the parameter: auto on the default devices shares the
+// entry of the first engine, auto with ONNX Runtime on the GPU keys that
+// engine and the device.
+func TestEngineParamPicksTheKeyedEngine(t *testing.T) {
+	gpu := map[string]string{"onnxruntime": "webgpu"}
+	key := func(engine string, devices map[string]string) NodeKey {
+		t.Helper()
+		b := newGraph("p.yaml")
+		b.add("x", "test.engines", stages.Params{"value": 1.0, "engine": engine})
+		keys, err := Keys(b.g, cache.NewDigester(""), devices)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return keys[b.g.Nodes[0]]
+	}
+	engines := func(k NodeKey) string {
+		seen := map[string]bool{}
+		var names []string
+		for _, l := range k.Lines {
+			f := strings.Fields(l)
+			if (f[0] == "engine" || f[0] == "device") && !seen[f[0]+" "+f[1]] {
+				seen[f[0]+" "+f[1]] = true
+				names = append(names, f[0]+" "+f[1])
+			}
+			if f[0] == "param" && f[1] == "engine" {
+				t.Errorf("the engine parameter is a key line: %q", l)
+			}
+		}
+		return strings.Join(names, ", ")
+	}
+	for _, c := range []struct {
+		engine  string
+		devices map[string]string
+		want    string
+	}{
+		{"auto", nil, "engine gorgonia"},
+		{"gorgonia", nil, "engine gorgonia"},
+		{"gorgonia", gpu, "engine gorgonia"},
+		{"onnxruntime", nil, "engine onnxruntime"},
+		{"auto", gpu, "engine onnxruntime, device onnxruntime"},
+		{"onnxruntime", gpu, "engine onnxruntime, device onnxruntime"},
+	} {
+		if got := engines(key(c.engine, c.devices)); got != c.want {
+			t.Errorf("engine %s, devices %v: %s, want %s", c.engine, c.devices, got, c.want)
+		}
+	}
+	if key("auto", nil).Key != key("gorgonia", gpu).Key || key("auto", gpu).Key != key("onnxruntime", gpu).Key {
+		t.Error("auto does not share the entry of the engine it picks")
+	}
+	if key("auto", nil).Key == key("onnxruntime", nil).Key {
+		t.Error("the two engines share an entry")
+	}
 }

@@ -27,11 +27,14 @@ type NodeKey struct {
 //	difflab-cache v1                  (cache.FormatVersion)
 //	kind NAME VERSION
 //	param NAME CANONICAL-JSON         one per parameter, sorted by name; a
-//	                                  path parameter contributes its base name
+//	                                  path parameter contributes its base name;
+//	                                  the kind's EngineParam is left out
+//	                                  (the engine lines name the engine)
 //	input PORT INDEX OUTPUT KEY       one per connection, ports sorted
 //	file DIGEST BASENAME              one per file the node reads, sorted
-//	engine NAME FACET VALUE           one per line of each engine of the
-//	                                  kind (EngineInfo.Lines): toolchain,
+//	engine NAME FACET VALUE           one per line of each engine that
+//	                                  computes the stage (Kind.EnginesFor;
+//	                                  EngineInfo.Lines): toolchain,
 //	                                  modules, BLAS core, instruction set
 //	device NAME DEVICE                after them, when the engine runs on a
 //	                                  device other than its default
@@ -60,6 +63,9 @@ func nodeKey(n *experiment.Node, keys map[*experiment.Node]NodeKey, d *cache.Dig
 	}
 	sort.Strings(names)
 	for _, name := range names {
+		if name == n.Kind.EngineParam {
+			continue // the engine lines say which engine ran
+		}
 		v := n.Params[name]
 		if p := n.Kind.Param(name); p != nil && p.Type == stages.Path {
 			if s, ok := v.(string); ok && s != "" {
@@ -98,7 +104,7 @@ func nodeKey(n *experiment.Node, keys map[*experiment.Node]NodeKey, d *cache.Dig
 	for _, f := range files {
 		b.Add("%s", f)
 	}
-	for _, e := range n.Kind.Engine {
+	for _, e := range n.Kind.EnginesFor(n.Params, devices) {
 		info, err := engineInfo(e)
 		if err != nil {
 			return NodeKey{}, err

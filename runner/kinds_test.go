@@ -132,6 +132,16 @@ func init() {
 		},
 	})
 	stages.Register(&stages.Kind{
+		Name: "test.engines", Doc: "runs on the engine its parameter picks", Version: 1, Outputs: tensorOut,
+		Engine: []string{"gorgonia", "onnxruntime"}, EngineParam: "engine",
+		Params: []stages.Param{{Name: "value", Type: stages.Float},
+			{Name: "engine", Type: stages.String, Default: stages.AutoEngine, Enum: []string{stages.AutoEngine, "gorgonia", "onnxruntime"}}},
+		Run: func(ctx *stages.Context) error {
+			count(ctx)
+			return ctx.Output("out", &artifact.Tensor{Shape: []int{1}, Data: []float32{float32(ctx.Params.Float("value"))}})
+		},
+	})
+	stages.Register(&stages.Kind{
 		Name: "test.noout", Doc: "forgets its output", Version: 1, Outputs: tensorOut,
 		Run: func(ctx *stages.Context) error { count(ctx); return nil },
 	})

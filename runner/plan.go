@@ -163,7 +163,36 @@ func DiffKeyLines(old, now []string, n *experiment.Node) []string {
 		oi, oj := diffOrder(sorted[i]), diffOrder(sorted[j])
 		return oi < oj || oi == oj && sorted[i] < sorted[j]
 	})
+	// An engine in only one of the keys (a kind whose parameter picks its
+	// engine) is one phrase, not one per facet.
+	engines := func(m map[string]string) map[string]bool {
+		e := map[string]bool{}
+		for k := range m {
+			if rest, ok := strings.CutPrefix(k, "engine "); ok {
+				name, _, _ := strings.Cut(rest, " ")
+				e[name] = true
+			}
+		}
+		return e
+	}
+	ea, eb := engines(a), engines(b)
+	var gone, came []string
+	for e := range ea {
+		if !eb[e] {
+			gone = append(gone, e)
+		}
+	}
+	for e := range eb {
+		if !ea[e] {
+			came = append(came, e)
+		}
+	}
+	sort.Strings(gone)
+	sort.Strings(came)
 	var out []string
+	if len(gone) > 0 || len(came) > 0 {
+		out = append(out, fmt.Sprintf("engine: %s -> %s", orNone(strings.Join(gone, ", "), len(gone) > 0), orNone(strings.Join(came, ", "), len(came) > 0)))
+	}
 	for _, k := range sorted {
 		va, inA := a[k]
 		vb, inB := b[k]
@@ -171,6 +200,9 @@ func DiffKeyLines(old, now []string, n *experiment.Node) []string {
 			continue
 		}
 		what, name, _ := strings.Cut(k, " ")
+		if engine, _, _ := strings.Cut(name, " "); what == "engine" && ea[engine] != eb[engine] {
+			continue
+		}
 		switch what {
 		case "format":
 			out = append(out, fmt.Sprintf("cache format: %s -> %s", va, vb))

@@ -576,7 +576,7 @@ func (r *run) produce(ctx context.Context, n *experiment.Node, key string, log z
 	}
 	defer os.RemoveAll(workdir)
 	sctx := &stages.Context{
-		Context: ctx, Kind: n.Kind, Stage: n.ID, Params: n.Params, In: in,
+		Context: ctx, Kind: n.Kind, Stage: n.ID, Params: n.Params, Devices: r.opts.Devices, In: in,
 		Log: log, Workdir: workdir, State: r.c.State(key, n.Experiment.Path+" "+n.ID),
 		Progress:    progressLogger(log, r.opts.ProgressEvery, time.Now),
 		MemoryLimit: r.maxMemory,
@@ -595,7 +595,7 @@ func (r *run) produce(ctx context.Context, n *experiment.Node, key string, log z
 		Params: n.Params, Inputs: refs, KeyLines: r.keys[n].Lines,
 		Start: start, End: end, Seconds: end.Sub(start).Seconds(), Difflab: Version,
 	}
-	for _, eng := range n.Kind.Engine {
+	for _, eng := range n.Kind.EnginesFor(n.Params, r.opts.Devices) {
 		if m.Engines == nil {
 			m.Engines = map[string]string{}
 		}

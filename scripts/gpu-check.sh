@@ -17,6 +17,7 @@
 #   DIFFLAB_VK_ICD    default /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 #   GPU_BATCHES       bench sample batches on the GPU (default "80 1024")
 #   CPU_BATCH         bench sample batch on the CPU (default 80)
+#   TRAIN_BATCH       bench train batch on the GPU (default 256; 0 skips it)
 #   BENCH_STEPS       timed steps of each bench (default 5)
 #   SAMPLE_SET        --set overrides of the sampling check (default none:
 #                     100 samples, 50 guided steps), such as
@@ -27,7 +28,8 @@
 #
 # Steps: verify and unpack the carried files; install the Vulkan loader
 # (dpkg -x, ldconfig) if missing; pick the ICD; difflab bench sample on the
-# GPU at each of GPU_BATCHES and on the CPU at CPU_BATCH (all cores); sample
+# GPU at each of GPU_BATCHES and on the CPU at CPU_BATCH (all cores); difflab
+# bench train through ONNX Runtime on the GPU at TRAIN_BATCH; sample
 # the carried model with guidance on both devices into one cache and compare
 # the samples (they must agree within 1e-5, relative to values above 1).
 set -euo pipefail
@@ -47,6 +49,7 @@ carry="$(cd "${1:-.difflab/gpu-carry}" 2>/dev/null && pwd)" || {
 }
 gpu_batches="${GPU_BATCHES:-80 1024}"
 cpu_batch="${CPU_BATCH:-80}"
+train_batch="${TRAIN_BATCH:-256}"
 bench_steps="${BENCH_STEPS:-5}"
 out="${OUT:-}"
 start=$SECONDS
@@ -114,26 +117,29 @@ fi
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | sed 's/^/gpu-check: GPU: /'
 say "CPU: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 
-# --- bench sample -----------------------------------------------------------
+# --- bench sample and train ---------------------------------------------------
 status=0
-bench() { # bench NAME ARGS...: run difflab bench sample, keep its JSON line
-	local name="$1"
-	shift
-	say "difflab bench sample $* --steps $bench_steps"
+bench() { # bench MODE NAME ARGS...: run difflab bench MODE, keep its JSON line
+	local mode="$1" name="$2"
+	shift 2
+	say "difflab bench $mode $* --steps $bench_steps"
 	local line
-	if line="$(timeout 300 "$difflab" bench sample "$@" --steps "$bench_steps" --json)"; then
+	if line="$(timeout 300 "$difflab" bench "$mode" "$@" --steps "$bench_steps" --json)"; then
 		echo "$line"
 		[ -n "$out" ] && echo "$line" >"$out/bench-$name.json"
-		python3 -c 'import json, sys; r = json.loads(sys.argv[1]); print("gpu-check:   %s, batch %d: %.1f images/s, %.4f s/step, peak RSS %.0f MB" % (r["device"], r["batch"], r["images_per_second"], r["seconds_per_step"], r["peak_rss_mb"]))' "$line" || true
+		python3 -c 'import json, sys; r = json.loads(sys.argv[1]); print("gpu-check:   %s %s, batch %d: %.1f images/s, %.4f s/step, peak RSS %.0f MB" % (r["mode"], r.get("device", r.get("engine")), r["batch"], r["images_per_second"], r["seconds_per_step"], r["peak_rss_mb"]))' "$line" || true
 	else
-		say "FAILED: difflab bench sample $*"
+		say "FAILED: difflab bench $mode $*"
 		status=1
 	fi
 }
 for b in $gpu_batches; do
-	bench "gpu-$b" --device gpu --batch "$b"
+	bench sample "gpu-$b" --device gpu --batch "$b"
 done
-bench "cpu-$cpu_batch" --device cpu --batch "$cpu_batch" --threads "$(nproc)"
+bench sample "cpu-$cpu_batch" --device cpu --batch "$cpu_batch" --threads "$(nproc)"
+if [ "$train_batch" != 0 ]; then
+	bench train "train-gpu-$train_batch" --engine onnxruntime --device gpu --batch "$train_batch"
+fi
 
 # --- sampling on both devices ------------------------------------------------
 sets=()

@@ -54,6 +54,11 @@ type Context struct {
 	Stage string
 	// Params are the resolved parameters.
 	Params Params
+	// Devices maps each engine the run moves to a device other than its
+	// default to that device (runner.Options.Devices); nil runs every
+	// engine on its default. Kind.EnginesFor(Params, Devices) are the
+	// engines that compute the stage.
+	Devices map[string]string
 	// In holds the artifacts fed to each input port, in declaration order
 	// (exactly one unless the port is Many).
 	In map[string][]Input

@@ -101,6 +101,13 @@ type Kind struct {
 	// Engine names the compute engines whose versions change the numbers
 	// ("onnxruntime", "gorgonia"); their versions are part of the cache key.
 	Engine []string
+	// EngineParam, when set, names a String parameter that picks the one
+	// engine of Engine that computes a stage: an engine's name, or AutoEngine.
+	// Only the picked engine then enters the stage's key, checks and
+	// manifest (see EnginesFor). The parameter itself stays out of the key:
+	// the engine's lines already say which engine ran, so "auto" and the
+	// engine it picks share cache entries.
+	EngineParam string
 	// Inputs and Outputs are the kind's ports. The first output is the one a
 	// reference without ".output" means.
 	Inputs  []Port
@@ -127,6 +134,31 @@ type Kind struct {
 	Files func(p Params) ([]string, error)
 	// Run computes the outputs.
 	Run func(ctx *Context) error
+}
+
+// AutoEngine is the value of a Kind.EngineParam parameter that lets the
+// run's devices pick the engine.
+const AutoEngine = "auto"
+
+// EnginesFor returns the engines that compute a stage of kind k with
+// parameters p, in a run that moves the engines devices names to a device
+// other than their default (runner.Options.Devices): Engine, or with
+// EngineParam the engine the parameter names, where AutoEngine names the
+// first engine of Engine that devices moves, else the first of Engine.
+func (k *Kind) EnginesFor(p Params, devices map[string]string) []string {
+	if k.EngineParam == "" || len(k.Engine) == 0 {
+		return k.Engine
+	}
+	v, _ := p[k.EngineParam].(string)
+	if v != AutoEngine {
+		return []string{v}
+	}
+	for _, e := range k.Engine {
+		if devices[e] != "" {
+			return []string{e}
+		}
+	}
+	return k.Engine[:1]
 }
 
 // Input returns the input port called name, or nil.

@@ -8,10 +8,13 @@ import (
 	"runtime/pprof"
 
 	"difflab/models/ops/bench"
+	"difflab/models/ort"
+	"difflab/models/train"
+	"difflab/stages"
 )
 
 func init() {
-	registerBench("train", "time training steps of the class-conditioned UNet (Gorgonia)", cmdBenchTrain)
+	registerBench("train", "time training steps of the class-conditioned UNet (Gorgonia or ONNX Runtime)", cmdBenchTrain)
 }
 
 // cmdBenchTrain is `difflab bench train`: it times flow-matching training
@@ -20,12 +23,15 @@ func init() {
 func cmdBenchTrain(args []string) int {
 	fs := newFlagSet("bench train", "",
 		"Time training steps (forward, backward, Adam) of the class-conditioned MNIST UNet on random\n"+
-			"data through difflab's trainer (Gorgonia with difflab's ops). Prints the median seconds per\n"+
-			"step, images per second, peak RSS and the engine the ops were built with (pure-go, or\n"+
-			"openblas when built with -tags openblas).")
+			"data through difflab's trainer: --engine gorgonia (Gorgonia with difflab's ops, on the CPU)\n"+
+			"or onnxruntime (one ONNX graph per step, on --device). Prints the median seconds per step,\n"+
+			"images per second, peak RSS and what computed the steps (pure-go, or openblas when built\n"+
+			"with -tags openblas; the ONNX Runtime version and device).")
 	batch := fs.Int("batch", 256, "images per step")
 	hidden := fs.Int("hidden", 64, "UNet width D")
 	steps := fs.Int("steps", 3, "timed steps (after one warm-up step)")
+	engine := fs.String("engine", stages.AutoEngine, "training engine: gorgonia, onnxruntime, or auto (onnxruntime with --device gpu, else gorgonia)")
+	device := addDeviceFlag(fs)
 	asJSON := fs.Bool("json", false, "print one JSON line")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole benchmark (set-up, warm-up and timed steps) to this file, for go tool pprof")
 	pos, code, ok := parseArgs(fs, args)
@@ -36,7 +42,22 @@ func cmdBenchTrain(args []string) int {
 		fs.Usage()
 		return exitUsage
 	}
-	opt := bench.Options{Batch: *batch, Hidden: *hidden, Steps: *steps}
+	d, err := device.device()
+	if err != nil {
+		fmt.Fprintf(stderr, "difflab bench train: %v\n", err)
+		return exitUsage
+	}
+	if *engine == stages.AutoEngine {
+		*engine = string(train.Gorgonia)
+		if d == ort.GPU {
+			*engine = string(train.ONNXRuntime)
+		}
+	}
+	if d == ort.GPU && train.Engine(*engine) != train.ONNXRuntime {
+		fmt.Fprintf(stderr, "difflab bench train: --device gpu trains through ONNX Runtime only; use --engine onnxruntime\n")
+		return exitUsage
+	}
+	opt := bench.Options{Batch: *batch, Hidden: *hidden, Steps: *steps, Engine: train.Engine(*engine), Device: d}
 	if err := opt.Check(); err != nil {
 		fmt.Fprintf(stderr, "difflab bench train: %v\n", err)
 		return exitUsage
@@ -55,6 +76,9 @@ func cmdBenchTrain(args []string) int {
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "difflab bench train: %v\n", err)
+		if hint := deviceHint(err); hint != "" {
+			fmt.Fprintln(stderr, hint)
+		}
 		return exitError
 	}
 	if *asJSON {
@@ -62,8 +86,12 @@ func cmdBenchTrain(args []string) int {
 		fmt.Fprintln(stdout, string(b))
 		return exitOK
 	}
-	fmt.Fprintf(stdout, "train step, batch %d, D = %d, %d threads (%s): %.3f s/step, %.1f images/s, peak RSS %.0f MB\n",
-		r.Batch, r.Hidden, r.Threads, r.Engine, r.SecondsPerStep, r.ImagesPerSecond, r.PeakRSSMB)
+	what := r.Engine
+	if r.Device != "" {
+		what += " on " + r.Device
+	}
+	fmt.Fprintf(stdout, "train step (%s), batch %d, D = %d, %d threads (%s): %.3f s/step, %.1f images/s, peak RSS %.0f MB\n",
+		r.Trainer, r.Batch, r.Hidden, r.Threads, what, r.SecondsPerStep, r.ImagesPerSecond, r.PeakRSSMB)
 	return exitOK
 }
 

@@ -161,6 +161,40 @@ func TestReleasedSessionsAreKeptUpToTheIdleLimit(t *testing.T) {
 	}
 }
 
+// TestDiscardDestroysAtOnce discards a session: while another caller holds
+// it, it keeps running; once nobody does, it is destroyed, not kept idle.
+func TestDiscardDestroysAtOnce(t *testing.T) {
+	if err := ort.Init(); errors.Is(err, ort.ErrNoLibrary) {
+		t.Skipf("ONNX Runtime not installed: %v", err)
+	}
+	p := addModel(t, t.TempDir(), 13)
+	a, err := ort.Load(p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2, err := ort.Load(p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := ort.Value{Name: "x", Shape: []int64{1, 2}, Float32: []float32{1, 2}}
+	a.Discard()
+	if out, err := a2.Run([]ort.Value{x}); err != nil || out[0].Float32[0] != 14 {
+		t.Fatalf("a held session must keep running: %v %v", out, err)
+	}
+	a2.Discard()
+	if _, err := a2.Run([]ort.Value{x}); err == nil || !strings.Contains(err.Error(), "released") {
+		t.Fatalf("running a discarded session: want an error, got %v", err)
+	}
+	b, err := ort.Load(p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Release()
+	if b == a {
+		t.Fatal("a discarded session was handed out again")
+	}
+}
+
 // TestExternalDataIsPartOfTheModel loads two models whose graphs are the
 // same bytes and whose external data differ: each must get its own session.
 func TestExternalDataIsPartOfTheModel(t *testing.T) {

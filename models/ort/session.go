@@ -149,10 +149,32 @@ func (s *Session) Release() {
 	for len(idle) > max(IdleSessions, 0) {
 		old := idle[0]
 		idle = idle[1:]
-		delete(sessions, old.key)
-		old.destroyed.Store(true)
-		old.s.Destroy()
+		old.destroy()
 	}
+}
+
+// Discard gives back one Load of the session like Release, but destroys the
+// session at once when no caller holds it instead of keeping it idle: for a
+// model that will not be loaded again and holds much memory, such as a
+// training step graph. The caller must not use s afterwards.
+func (s *Session) Discard() {
+	cacheMu.Lock()
+	defer cacheMu.Unlock()
+	if s.refs <= 0 {
+		panic("ort: Discard of a session that is not held")
+	}
+	s.refs--
+	if s.refs == 0 {
+		s.destroy()
+	}
+}
+
+// destroy removes the session from the cache and frees it; the caller holds
+// cacheMu.
+func (s *Session) destroy() {
+	delete(sessions, s.key)
+	s.destroyed.Store(true)
+	s.s.Destroy()
 }
 
 func newSession(path, digest string, threads int, dev Device) (*Session, error) {

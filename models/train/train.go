@@ -12,6 +12,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"difflab/models/ops"
+	"difflab/models/ort"
 	"difflab/models/unet"
 )
 
@@ -43,6 +44,11 @@ type Options struct {
 	Clip float64
 	// Seed seeds the initial weights and every random draw.
 	Seed uint64
+	// Engine computes the steps ("" means Gorgonia).
+	Engine Engine
+	// Device is where ONNX Runtime runs the steps of the ONNXRuntime
+	// engine ("" means ort.CurrentDevice()); Gorgonia runs on the CPU.
+	Device ort.Device
 }
 
 // Check reports options that cannot train.
@@ -61,6 +67,14 @@ func (o *Options) Check(data *Dataset) error {
 	}
 	if o.Scheduler != "" && o.Scheduler != Constant && o.Scheduler != Exponential {
 		return fmt.Errorf("train: unknown scheduler %q (want exponential or none)", o.Scheduler)
+	}
+	switch o.Engine {
+	case "", Gorgonia, ONNXRuntime:
+	default:
+		return fmt.Errorf("train: unknown engine %q (want gorgonia or onnxruntime)", o.Engine)
+	}
+	if o.Engine == ONNXRuntime && o.Batch < 2 {
+		return fmt.Errorf("train: batch %d: the onnxruntime engine needs at least 2 images per batch", o.Batch)
 	}
 	if o.Clip < 0 {
 		return fmt.Errorf("train: clip %v must be 0 (off) or positive", o.Clip)
@@ -151,10 +165,11 @@ func Train(ctx context.Context, opt Options, data *Dataset, task Task, from *Che
 	if ck.Epoch == opt.Epochs {
 		return ck, nil
 	}
-	tr, err := newTrainer(opt, ck)
+	tr, err := newStepper(opt, ck)
 	if err != nil {
 		return nil, err
 	}
+	defer tr.close()
 	steps := opt.StepsPerEpoch(data.N)
 	r := &trainRun{ctx: ctx, opt: opt, data: data, task: task, hooks: hooks, tr: tr, ck: ck,
 		steps: steps, start: time.Now()}
@@ -175,7 +190,7 @@ type trainRun struct {
 	data  *Dataset
 	task  Task
 	hooks Hooks
-	tr    *trainer
+	tr    stepper
 	ck    *Checkpoint
 	// steps per epoch, and steps done in this call so far.
 	steps, done int
@@ -240,8 +255,8 @@ func (r *trainRun) epoch(e int) error {
 	}
 	ck.Epoch, ck.Step, ck.RNG = e, 0, nil
 	ck.LossEpoch = append(ck.LossEpoch, sum/float64(r.steps))
-	ck.Weights = r.tr.net.Weights()
-	ck.Adam = r.tr.adam.clone()
+	ck.Weights = r.tr.weights()
+	ck.Adam = r.tr.optimiser().clone()
 	if r.hooks.Epoch != nil {
 		if err := r.hooks.Epoch(ck.clone()); err != nil {
 			return err
@@ -255,7 +270,7 @@ func (r *trainRun) epoch(e int) error {
 // epoch, whose random source is src.
 func (r *trainRun) midway(step int, src *rand.PCG) error {
 	ck := r.ck
-	ck.Step, ck.Weights, ck.Adam = step, r.tr.net.Weights(), r.tr.adam.clone()
+	ck.Step, ck.Weights, ck.Adam = step, r.tr.weights(), r.tr.optimiser().clone()
 	var err error
 	if ck.RNG, err = src.MarshalBinary(); err != nil {
 		return err
@@ -264,20 +279,107 @@ func (r *trainRun) midway(step int, src *rand.PCG) error {
 	return r.hooks.Midway(ck.clone())
 }
 
-// trainer holds the graph of one run: the UNet in training mode, the loss
-// and the gradients.
+// Engine names what computes the training steps.
+type Engine string
+
+// The training engines.
+const (
+	// Gorgonia runs the steps in Go: Gorgonia graphs with difflab's ops
+	// (package unet), on the CPU. It is the default and the reference the
+	// other engine is tested against.
+	Gorgonia Engine = "gorgonia"
+	// ONNXRuntime runs each step as one ONNX graph (package onnxtrain)
+	// through ONNX Runtime, on Options.Device.
+	ONNXRuntime Engine = "onnxruntime"
+)
+
+// stepper is one engine's state of a run: it fills batches and takes
+// optimiser steps.
+type stepper interface {
+	// fill gathers the images idx and lets the task write the batch.
+	fill(rng *rand.Rand, data *Dataset, task Task, idx []int)
+	// step runs forward and backward on the current batch and updates the
+	// parameters; it returns the batch loss.
+	step(lr float64) (float64, error)
+	// weights returns a copy of the current weights.
+	weights() unet.Weights
+	// optimiser returns the optimiser state (not a copy).
+	optimiser() *Adam
+	close()
+}
+
+// newStepper returns the stepper of opt.Engine starting from ck.
+func newStepper(opt Options, ck *Checkpoint) (stepper, error) {
+	if opt.Engine == ONNXRuntime {
+		return newORTTrainer(opt, ck)
+	}
+	return newTrainer(opt, ck)
+}
+
+// batcher holds the batch buffers both engines fill.
+type batcher struct {
+	batch  Batch
+	clean  []float32
+	labels []int64
+}
+
+func newBatcher(opt Options) batcher {
+	per := opt.Net.Channels * opt.Net.Size * opt.Net.Size
+	return batcher{
+		batch: Batch{Size: opt.Batch, X: make([]float32, opt.Batch*per), T: make([]float32, opt.Batch),
+			C: make([]float32, opt.Batch*max(opt.Net.Classes, 0)), Target: make([]float32, opt.Batch*per)},
+		clean:  make([]float32, opt.Batch*per),
+		labels: make([]int64, opt.Batch),
+	}
+}
+
+func (b *batcher) fill(rng *rand.Rand, data *Dataset, task Task, idx []int) {
+	for k, i := range idx {
+		copy(b.clean[k*data.Per:(k+1)*data.Per], data.Images[i*data.Per:(i+1)*data.Per])
+		if data.Labels != nil {
+			b.labels[k] = data.Labels[i]
+		}
+	}
+	task.Fill(rng, b.clean, b.labels, &b.batch)
+}
+
+// newAdam returns a copy of the optimiser state of ck, checked against the
+// learned tensors of cfg, or a fresh state when ck has none.
+func newAdam(cfg unet.Config, ck *Checkpoint) (*Adam, error) {
+	specs, err := unet.Specs(cfg)
+	if err != nil {
+		return nil, err
+	}
+	sizes := map[string]int{}
+	for _, s := range specs {
+		if s.Role.Learned() {
+			n := 1
+			for _, d := range s.Shape {
+				n *= d
+			}
+			sizes[s.Name] = n
+		}
+	}
+	if ck.Adam == nil {
+		return NewAdam(sizes), nil
+	}
+	if err := ck.Adam.check(sizes); err != nil {
+		return nil, err
+	}
+	return ck.Adam.clone(), nil
+}
+
+// trainer is the Gorgonia engine: the graph of one run, the UNet in
+// training mode, the loss and the gradients.
 type trainer struct {
+	batcher
 	opt    Options
 	net    *unet.Net
 	vm     G.VM
-	target []float32
 	loss   G.Value
 	params [][]float32 // backing of the learned parameters, net.Learned order
 	grads  [][]float32
 	adam   *Adam
-	batch  Batch
-	clean  []float32
-	labels []int64
 }
 
 func newTrainer(opt Options, ck *Checkpoint) (*trainer, error) {
@@ -285,16 +387,16 @@ func newTrainer(opt Options, ck *Checkpoint) (*trainer, error) {
 	if err != nil {
 		return nil, err
 	}
-	per := opt.Net.Channels * opt.Net.Size * opt.Net.Size
-	tr := &trainer{opt: opt, net: net, target: make([]float32, opt.Batch*per)}
+	tr := &trainer{batcher: newBatcher(opt), opt: opt, net: net}
+	target := tr.batch.Target
 	g := net.Graph
-	target := G.NewVector(g, G.Float32, G.WithShape(len(tr.target)), G.WithName("target"),
-		G.WithValue(tensor.New(tensor.WithShape(len(tr.target)), tensor.WithBacking(tr.target))))
-	flat, err := G.Reshape(net.Out, tensor.Shape{len(tr.target)})
+	tnode := G.NewVector(g, G.Float32, G.WithShape(len(target)), G.WithName("target"),
+		G.WithValue(tensor.New(tensor.WithShape(len(target)), tensor.WithBacking(target))))
+	flat, err := G.Reshape(net.Out, tensor.Shape{len(target)})
 	if err != nil {
 		return nil, err
 	}
-	diff, err := G.Sub(flat, target)
+	diff, err := G.Sub(flat, tnode)
 	if err != nil {
 		return nil, err
 	}
@@ -311,37 +413,21 @@ func newTrainer(opt Options, ck *Checkpoint) (*trainer, error) {
 		return nil, fmt.Errorf("train: gradients: %w", err)
 	}
 	tr.vm = G.NewTapeMachine(g, G.BindDualValues(net.Learned...))
-	sizes := map[string]int{}
 	for _, name := range net.LearnedNames {
 		tr.params = append(tr.params, net.Param(name))
-		sizes[name] = len(net.Param(name))
 	}
 	tr.grads = make([][]float32, len(tr.params))
-	if ck.Adam != nil {
-		if err := ck.Adam.check(sizes); err != nil {
-			return nil, err
-		}
-		tr.adam = ck.Adam.clone()
-	} else {
-		tr.adam = NewAdam(sizes)
+	if tr.adam, err = newAdam(opt.Net, ck); err != nil {
+		return nil, err
 	}
-	tr.batch = Batch{Size: opt.Batch, X: make([]float32, opt.Batch*per), T: make([]float32, opt.Batch),
-		C: make([]float32, opt.Batch*max(opt.Net.Classes, 0)), Target: tr.target}
-	tr.clean = make([]float32, opt.Batch*per)
-	tr.labels = make([]int64, opt.Batch)
 	return tr, nil
 }
 
-// fill gathers the images idx and lets the task write the batch.
-func (tr *trainer) fill(rng *rand.Rand, data *Dataset, task Task, idx []int) {
-	for k, i := range idx {
-		copy(tr.clean[k*data.Per:(k+1)*data.Per], data.Images[i*data.Per:(i+1)*data.Per])
-		if data.Labels != nil {
-			tr.labels[k] = data.Labels[i]
-		}
-	}
-	task.Fill(rng, tr.clean, tr.labels, &tr.batch)
-}
+func (tr *trainer) weights() unet.Weights { return tr.net.Weights() }
+
+func (tr *trainer) optimiser() *Adam { return tr.adam }
+
+func (tr *trainer) close() { tr.vm.Close() }
 
 // step runs forward and backward on the current batch and updates the
 // parameters; it returns the batch loss.

@@ -11,6 +11,17 @@
 // model.json listing them (see models/modelfile); and the training loss as
 // two series, loss_iter (per step) and loss_epoch (mean per epoch).
 //
+// # Engines
+//
+// The parameter engine picks what computes the steps: gorgonia (Go, on the
+// CPU), onnxruntime (one ONNX graph per step through ONNX Runtime, on the
+// run's --device), or auto, the default: onnxruntime when the run moves
+// ONNX Runtime to the GPU (--device gpu), else gorgonia. Only the engine
+// that runs enters the cache key (its engine lines, and the device line on
+// the GPU), so auto on the CPU keeps the keys gorgonia always had, and a
+// model trained on the GPU is another entry than one trained on the CPU.
+// The outputs have the same form for both engines.
+//
 // # Resuming
 //
 // After each epoch, every ten minutes inside an epoch and when interrupted,
@@ -24,6 +35,7 @@ import (
 	"fmt"
 
 	"difflab/models/schedule"
+	"difflab/models/train"
 	"difflab/stages"
 	"difflab/stages/artifact"
 )
@@ -36,9 +48,10 @@ func init() {
 		Name: "train.denoiser",
 		Doc: "Trains the unconditional UNet as a single-step denoiser on MNIST in [0, 1]: input z = x + sigma*eps " +
 			"(or z = eps with pure_noise), L2 loss to the clean x, Adam.",
-		Version: Version,
-		Engine:  []string{"gorgonia"},
-		Outputs: outputs,
+		Version:     Version,
+		Engine:      []string{string(train.Gorgonia), string(train.ONNXRuntime)},
+		EngineParam: "engine",
+		Outputs:     outputs,
 		Params: append(commonParams(datasetMNIST, 128, 5, 1e-4, "none"),
 			stages.Param{Name: "sigma", Type: stages.Float, Default: 0.5, Min: stages.Bound(0), Max: stages.Bound(100),
 				Doc: "noise level of the training inputs"},
@@ -55,9 +68,10 @@ func init() {
 		Doc: "Trains a time- or time-and-class-conditioned UNet by flow matching on MNIST in [0, 1]: " +
 			"x_t = (1-t) x0 + t x1 with x0 ~ N(0, I), t ~ U[0, 1], target x1 - x0; the class vector is dropped " +
 			"to zeros with probability p_uncond. Adam with an exponential or constant learning rate, optional clipping.",
-		Version: Version,
-		Engine:  []string{"gorgonia"},
-		Outputs: outputs,
+		Version:     Version,
+		Engine:      []string{string(train.Gorgonia), string(train.ONNXRuntime)},
+		EngineParam: "engine",
+		Outputs:     outputs,
 		Params: append(commonParams(datasetMNIST, 64, 10, 1e-2, "exponential"),
 			stages.Param{Name: "cond", Type: stages.String, Default: "time_class", Enum: []string{"time", "time_class"},
 				Doc: "time: u(x_t, t); time_class: u(x_t, t, c) with the digit's one-hot class c"},
@@ -75,9 +89,10 @@ func init() {
 			"(Fashion-MNIST by default): t ~ U{0..steps-1}, x_t = sqrt(abar_t) x0 + sqrt(1-abar_t) eps, target eps, " +
 			"time input t/1000; the condition is the one-hot class of the prompt table, zeros (the empty prompt) " +
 			"with probability p_uncond.",
-		Version: Version,
-		Engine:  []string{"gorgonia"},
-		Outputs: outputs,
+		Version:     Version,
+		Engine:      []string{string(train.Gorgonia), string(train.ONNXRuntime)},
+		EngineParam: "engine",
+		Outputs:     outputs,
 		Params: append(commonParams(datasetFashion, 64, 10, 1e-3, "exponential"),
 			stages.Param{Name: "schedule", Type: stages.String, Default: "squaredcos_cap_v2", Enum: schedule.Names(),
 				Doc: "the noise schedule of alphas_cumprod"},
@@ -130,6 +145,11 @@ func commonParams(dataset string, hidden, epochs int, lr float64, scheduler stri
 			Doc: "clip the gradients to this global L2 norm; 0 turns clipping off"},
 		{Name: "seed", Type: stages.Int, Default: 0, Min: stages.Bound(0),
 			Doc: "seeds the initial weights and all random draws"},
+		{Name: "engine", Type: stages.String, Default: stages.AutoEngine,
+			Enum: []string{stages.AutoEngine, string(train.Gorgonia), string(train.ONNXRuntime)},
+			Doc: "what computes the training steps: gorgonia (Go, on the CPU), onnxruntime (one ONNX graph per step, " +
+				"on the run's --device), or auto: onnxruntime with --device gpu, else gorgonia. Checkpoints and models " +
+				"do not depend on it; results agree to float rounding, and the engine is part of the cache key"},
 		{Name: "keep", Type: stages.Ints, Default: []int{}, Min: stages.Bound(1),
 			Doc: "epochs whose model is kept in the output; empty keeps every epoch (the last is always kept)"},
 	}
@@ -139,8 +159,16 @@ func commonParams(dataset string, hidden, epochs int, lr float64, scheduler stri
 // activations and their gradients grow with batch x hidden (about 140 KB
 // per image and channel of width, measured by bench train at hidden 64 and
 // 128: 2.3 and 4.7 GB at batch 256), plus the data set and the process.
+// The onnxruntime engine on the CPU keeps every intermediate of its step
+// graph: about twice as much (4.7 GB at batch 256, hidden 64). With auto
+// the estimate is Gorgonia's: on the CPU auto trains with Gorgonia, on the
+// GPU the activations live in the GPU's memory.
 func trainingMemory(p stages.Params) (int64, []string) {
-	const perImageAndWidth, base = 160 << 10, 1 << 30
+	const base = 1 << 30
+	perImageAndWidth := int64(160 << 10)
+	if p.String("engine") == string(train.ONNXRuntime) {
+		perImageAndWidth = 320 << 10
+	}
 	return perImageAndWidth*int64(p.Int("batch"))*int64(p.Int("hidden")) + base, []string{"batch", "hidden"}
 }
 

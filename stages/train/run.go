@@ -128,7 +128,8 @@ const midwayEvery = 10 * time.Minute
 func run(ctx *stages.Context, j job) error {
 	p := ctx.Params
 	opt := train.Options{Net: j.net, Epochs: p.Int("epochs"), Batch: p.Int("batch"), LR: p.Float("lr"),
-		Scheduler: train.Scheduler(p.String("scheduler")), Clip: p.Float("clip"), Seed: uint64(p.Int("seed"))}
+		Scheduler: train.Scheduler(p.String("scheduler")), Clip: p.Float("clip"), Seed: uint64(p.Int("seed")),
+		Engine: train.Engine(ctx.Kind.EnginesFor(p, ctx.Devices)[0])}
 	ds, err := loadData(p, j.lo, j.hi)
 	if err != nil {
 		return err

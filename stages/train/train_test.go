@@ -15,6 +15,7 @@ import (
 
 	"difflab/models/dataset"
 	"difflab/models/modelfile"
+	"difflab/models/ort"
 	"difflab/models/unet"
 	"difflab/runner/cache"
 	"difflab/stages"
@@ -288,5 +289,55 @@ func TestDDPMDescription(t *testing.T) {
 		d.Schedule == nil || d.Schedule.Name != "squaredcos_cap_v2" || d.Schedule.Steps != 1000 ||
 		len(d.Prompts) != 10 || d.Prompts[0].Prompt != prompts[0] || d.Condition.Size != 10 || d.Inputs.Condition != "c" {
 		t.Errorf("description %+v", d)
+	}
+}
+
+// TestEngines trains the same flow model with engine gorgonia and
+// onnxruntime: the same outputs, the losses within 1e-5 relative and the
+// last epoch's weights within 1e-4, but for the biases of the convolutions
+// ahead of BatchNorm and the running means they shift: their gradient is
+// zero, so Adam moves them by rounding noise in either engine (see the
+// tests of models/train).
+func TestEngines(t *testing.T) {
+	needMNIST(t)
+	if err := ort.Init(); errors.Is(err, ort.ErrNoLibrary) {
+		t.Skipf("ONNX Runtime not installed: %v", err)
+	}
+	run := func(engine string) (*artifact.Series, unet.Weights) {
+		set := stages.Params{"engine": engine}
+		for n, v := range tiny {
+			set[n] = v
+		}
+		ctx := newContext(t, context.Background(), "train.flow", set, nil, nil)
+		if err := ctx.Kind.Run(ctx); err != nil {
+			t.Fatal(err)
+		}
+		out := ctx.Outputs()
+		sub, err := modelfile.Resolve(out["model"].(*artifact.Model).Dir, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := unet.Load(filepath.Join(sub, unet.FileName), unet.Config{Cond: unet.TimeClass, Hidden: 2, Channels: 1, Classes: 10, Size: 28})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out["loss_iter"].(*artifact.Series), w
+	}
+	gl, gw := run("gorgonia")
+	ol, ow := run("onnxruntime")
+	for i, want := range gl.Lines[0].Y {
+		if got := ol.Lines[0].Y[i]; math.Abs(got-want) > 1e-5*math.Abs(want) {
+			t.Errorf("step %d: loss %v through ONNX Runtime, %v through Gorgonia", i+1, got, want)
+		}
+	}
+	for name, w := range gw {
+		if bn, ok := strings.CutSuffix(name, ".0.bias"); ok && gw[bn+".1.running_mean"] != nil || strings.HasSuffix(name, ".running_mean") {
+			continue
+		}
+		for i, v := range w.Data {
+			if d := math.Abs(float64(ow[name].Data[i] - v)); d > 1e-4 {
+				t.Fatalf("%s[%d]: %v through ONNX Runtime, %v through Gorgonia", name, i, ow[name].Data[i], v)
+			}
+		}
 	}
 }

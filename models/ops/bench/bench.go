@@ -1,7 +1,7 @@
 // Package bench times training steps of the class-conditioned UNet on random
-// data, through the same trainer the train stages use, and reports the
-// throughput, the peak resident memory and the engine the ops were built
-// with.
+// data, through the same trainer the train stages use (Gorgonia, or one ONNX
+// graph per step through ONNX Runtime on a device), and reports the
+// throughput, the peak resident memory and what computed the steps.
 package bench
 
 import (
@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"difflab/models/ops"
+	"difflab/models/ort"
 	"difflab/models/train"
 	"difflab/models/unet"
 )
@@ -29,13 +30,25 @@ type Options struct {
 	// Steps is the number of timed steps; one untimed warm-up step runs
 	// before them.
 	Steps int
+	// Engine computes the steps ("" means Gorgonia).
+	Engine train.Engine
+	// Device is where ONNX Runtime runs the steps of its engine ("" means
+	// the CPU).
+	Device ort.Device
 }
 
 // Result is what a benchmark measured. Its JSON form is one line of
 // difflab bench train --json.
 type Result struct {
-	Mode            string  `json:"mode"`
-	Engine          string  `json:"engine"`
+	Mode string `json:"mode"`
+	// Trainer is the training engine: gorgonia or onnxruntime.
+	Trainer string `json:"trainer"`
+	// Engine is what computed the steps: the build of difflab's ops
+	// (pure-go or openblas) for Gorgonia, "onnxruntime VERSION" otherwise.
+	Engine string `json:"engine"`
+	// Device says where ONNX Runtime ran the steps, as ort.CheckDevice
+	// describes it (empty for Gorgonia).
+	Device          string  `json:"device,omitempty"`
 	Batch           int     `json:"batch"`
 	Hidden          int     `json:"hidden"`
 	Steps           int     `json:"steps"`
@@ -55,6 +68,8 @@ func (o Options) Check() error {
 		return fmt.Errorf("bench: --hidden %d out of range 1..1024", o.Hidden)
 	case o.Steps < 1:
 		return fmt.Errorf("bench: --steps %d must be at least 1", o.Steps)
+	case o.Engine != "" && o.Engine != train.Gorgonia && o.Engine != train.ONNXRuntime:
+		return fmt.Errorf("bench: --engine %q: want gorgonia or onnxruntime", o.Engine)
 	}
 	return nil
 }
@@ -65,6 +80,19 @@ func (o Options) Check() error {
 func Train(ctx context.Context, o Options) (Result, error) {
 	if err := o.Check(); err != nil {
 		return Result{}, err
+	}
+	res := Result{Mode: "train", Trainer: string(train.Gorgonia), Engine: ops.Engine, Batch: o.Batch, Hidden: o.Hidden,
+		Steps: o.Steps, Threads: runtime.GOMAXPROCS(0)}
+	dev := o.Device
+	if dev == "" {
+		dev = ort.CPU
+	}
+	if o.Engine == train.ONNXRuntime {
+		where, err := ort.CheckDevice(dev)
+		if err != nil {
+			return Result{}, err
+		}
+		res.Trainer, res.Engine, res.Device, res.Threads = string(train.ONNXRuntime), "onnxruntime "+ort.LibVersion, where, ort.DefaultThreads()
 	}
 	cfg := unet.Config{Cond: unet.TimeClass, Hidden: o.Hidden, Channels: 1, Classes: 10, Size: 28}
 	n := o.Batch * (o.Steps + 1)
@@ -77,7 +105,7 @@ func Train(ctx context.Context, o Options) (Result, error) {
 	for i := range data.Labels {
 		data.Labels[i] = int64(rng.IntN(cfg.Classes))
 	}
-	opt := train.Options{Net: cfg, Epochs: 1, Batch: o.Batch, LR: 1e-3, Seed: 1}
+	opt := train.Options{Net: cfg, Epochs: 1, Batch: o.Batch, LR: 1e-3, Seed: 1, Engine: o.Engine, Device: dev}
 	var stamps []time.Time
 	var loss float64
 	hooks := train.Hooks{Progress: func(p train.Progress) {
@@ -99,9 +127,8 @@ func Train(ctx context.Context, o Options) (Result, error) {
 	if len(times)%2 == 0 {
 		med = (times[len(times)/2-1] + times[len(times)/2]) / 2
 	}
-	return Result{Mode: "train", Engine: ops.Engine, Batch: o.Batch, Hidden: o.Hidden, Steps: o.Steps,
-		Threads: runtime.GOMAXPROCS(0), SecondsPerStep: med, ImagesPerSecond: float64(o.Batch) / med,
-		PeakRSSMB: PeakRSSMB(), Loss: loss}, nil
+	res.SecondsPerStep, res.ImagesPerSecond, res.PeakRSSMB, res.Loss = med, float64(o.Batch)/med, PeakRSSMB(), loss
+	return res, nil
 }
 
 // PeakRSSMB returns the process's peak resident set size in MiB, read from

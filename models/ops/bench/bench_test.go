@@ -2,9 +2,12 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"difflab/models/ops"
+	"difflab/models/ort"
+	"difflab/models/train"
 )
 
 func TestTrainReportsASmallRun(t *testing.T) {
@@ -26,8 +29,27 @@ func TestTrainReportsASmallRun(t *testing.T) {
 	}
 }
 
+// TestTrainThroughONNXRuntime runs a small benchmark through the ONNX
+// Runtime engine on the CPU.
+func TestTrainThroughONNXRuntime(t *testing.T) {
+	if err := ort.Init(); errors.Is(err, ort.ErrNoLibrary) {
+		t.Skipf("ONNX Runtime not installed: %v", err)
+	}
+	r, err := Train(context.Background(), Options{Batch: 2, Hidden: 4, Steps: 2, Engine: train.ONNXRuntime})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Trainer != "onnxruntime" || r.Engine != "onnxruntime "+ort.LibVersion || r.Device != "cpu" || r.Batch != 2 {
+		t.Fatalf("result %+v does not say what ran", r)
+	}
+	if !(r.SecondsPerStep > 0) || !(r.Loss > 0) {
+		t.Fatalf("result %+v: want a positive time and loss", r)
+	}
+}
+
 func TestOptionsCheck(t *testing.T) {
-	for _, o := range []Options{{0, 64, 1}, {8, 0, 1}, {8, 64, 0}} {
+	for _, o := range []Options{{Batch: 0, Hidden: 64, Steps: 1}, {Batch: 8, Hidden: 0, Steps: 1}, {Batch: 8, Hidden: 64, Steps: 0},
+		{Batch: 8, Hidden: 64, Steps: 1, Engine: "torch"}} {
 		if o.Check() == nil {
 			t.Fatalf("%+v accepted", o)
 		}

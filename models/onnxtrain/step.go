@@ -1,0 +1,198 @@
+// Package onnxtrain writes ONNX graphs of one whole training step of
+// difflab's UNets, so that ONNX Runtime can train them on any of its
+// devices.
+//
+// # Overview
+//
+// Step returns the graph of one optimisation step for a UNet (the
+// architecture and weight layout of package unet, with PyTorch state_dict
+// names) at a fixed batch size: the forward pass in training mode
+// (BatchNorm with batch statistics), the mean squared error to the target,
+// the backward pass, clipping to a global gradient norm, and Adam. The
+// backward pass is derived here op by op (tape.go): a convolution's weight
+// gradient is the convolution of its input with the output gradient, batch
+// and channels swapped; its input gradient is the transposed convolution of
+// the output gradient; BatchNorm, GELU, the linear layers, the
+// conditioning products, concatenation and pooling each have their closed
+// form.
+//
+// Weights, BatchNorm running statistics and Adam moments are graph inputs
+// and their updated values graph outputs, so a caller runs the same session
+// step after step and carries the state from outputs to inputs.
+//
+// # Inputs and outputs
+//
+// Inputs: every tensor of unet.Specs by its name; AdamM+name and
+// AdamV+name for every learned one; "x" (batch, channels, size, size), "t"
+// (batch, 1) for the conditioned UNets, "c" (batch, classes) for time_class,
+// "target" shaped like x; the scalars (shape (1)) "lr" (Adam's learning
+// rate), "step" (Adam's step count including this step, for the bias
+// corrections) and "clip" (the largest global gradient norm; a huge value
+// turns clipping off).
+//
+// Outputs: "loss" (1), the batch's loss before the update; Next+name for
+// every tensor of unet.Specs (learned ones after the Adam update, running
+// statistics after this batch); Next+AdamM+name and Next+AdamV+name; with
+// Options.Gradients also Grad+name, the gradient of the loss before
+// clipping.
+//
+// # Invariants
+//
+//   - The step computes what package train's Gorgonia trainer computes for
+//     the same batch (the same loss, PyTorch's Adam and BatchNorm, the same
+//     clipping rule), up to float32 rounding.
+//   - Graphs are float32, ONNX opset 20, and use only standard operators.
+package onnxtrain
+
+import (
+	"fmt"
+
+	"difflab/models/onnxexport"
+	"difflab/models/unet"
+)
+
+// Name prefixes of the step graph's inputs and outputs.
+const (
+	// AdamM and AdamV prefix the inputs holding Adam's first and second
+	// moments of a learned tensor.
+	AdamM = "adam_m/"
+	AdamV = "adam_v/"
+	// Next prefixes the outputs holding updated state.
+	Next = "next/"
+	// Grad prefixes the gradient outputs of Options.Gradients.
+	Grad = "grad/"
+)
+
+// The names of the data, hyperparameter and loss values of the step graph.
+const (
+	InputX      = "x"
+	InputT      = "t"
+	InputC      = "c"
+	InputTarget = "target"
+	InputLR     = "lr"
+	InputStep   = "step"
+	InputClip   = "clip"
+	OutputLoss  = "loss"
+)
+
+// Adam's constants (torch.optim.Adam's defaults, as package train uses).
+const (
+	adamBeta1 = 0.9
+	adamBeta2 = 0.999
+	adamEps   = 1e-8
+)
+
+// clipEpsilon is added to the gradient norm before dividing by it, as
+// torch.nn.utils.clip_grad_norm_ does.
+const clipEpsilon = 1e-6
+
+// Options tunes Step. A nil *Options means the defaults.
+type Options struct {
+	// Gradients adds the raw gradients as outputs (for tests).
+	Gradients bool
+}
+
+// Step returns the ONNX model of one training step of the UNet cfg
+// describes on batches of batch images.
+func Step(cfg unet.Config, batch int, opts *Options) ([]byte, error) {
+	specs, err := unet.Specs(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if batch < 2 {
+		return nil, fmt.Errorf("onnxtrain: batch size %d: BatchNorm's unbiased variance needs at least 2 images", batch)
+	}
+	tp := newTape(fmt.Sprintf("difflab_train_step_%s", cfg.Cond))
+	b := &stepBuilder{tp: tp, cfg: cfg, batch: batch, next: map[string]string{}}
+	for _, s := range specs {
+		tp.input(s.Name, s.Role.Learned(), s.Shape...)
+	}
+	S, C := cfg.Size, cfg.Channels
+	x := tp.input(InputX, false, batch, C, S, S)
+	var t, c string
+	if cfg.Cond != unet.Unconditional {
+		t = tp.input(InputT, false, batch, 1)
+	}
+	if cfg.Cond == unet.TimeClass {
+		c = tp.input(InputC, false, batch, cfg.Classes)
+	}
+	target := tp.input(InputTarget, false, batch, C, S, S)
+	lr := tp.input(InputLR, false, 1)
+	step := tp.input(InputStep, false, 1)
+	clip := tp.input(InputClip, false, 1)
+
+	loss := tp.mse(b.unet(x, t, c), target)
+	tp.backward(loss)
+	tp.output(OutputLoss, loss)
+
+	var learned []string
+	var grads []string
+	for _, s := range specs {
+		if !s.Role.Learned() {
+			tp.output(Next+s.Name, b.next[s.Name])
+			continue
+		}
+		g, ok := tp.grads[s.Name]
+		if !ok {
+			return nil, fmt.Errorf("onnxtrain: no gradient reaches %q", s.Name)
+		}
+		learned = append(learned, s.Name)
+		grads = append(grads, g)
+		if opts != nil && opts.Gradients {
+			tp.shapes[g] = s.Shape
+			tp.output(Grad+s.Name, g)
+		}
+	}
+	grads = clipGlobalNorm(tp, grads, clip)
+	adam(tp, specs, learned, grads, lr, step)
+	return tp.g.Marshal()
+}
+
+// clipGlobalNorm scales the gradients by clip/(norm+1e-6) when their global
+// L2 norm exceeds clip.
+func clipGlobalNorm(tp *tape, grads []string, clip string) []string {
+	squares := make([]string, len(grads))
+	for i, g := range grads {
+		squares[i] = tp.raw("ReduceSumSquare", []string{g}, onnxexport.Int("keepdims", 1))
+		squares[i] = tp.raw("Reshape", []string{squares[i], tp.ints(1)})
+	}
+	// Concat and ReduceSum rather than Sum: the WebGPU provider lacks Sum,
+	// which would run on the CPU with a copy from the GPU per tensor.
+	norm := tp.raw("Sqrt", []string{tp.raw("ReduceSum", []string{tp.raw("Concat", squares, onnxexport.Int("axis", 0))},
+		onnxexport.Int("keepdims", 1))})
+	scale := tp.raw("Where", []string{tp.raw("Greater", []string{norm, clip}),
+		tp.raw("Div", []string{clip, tp.raw("Add", []string{norm, tp.scalar(clipEpsilon)})}), tp.scalar(1)})
+	out := make([]string, len(grads))
+	for i, g := range grads {
+		out[i] = tp.raw("Mul", []string{g, scale})
+	}
+	return out
+}
+
+// adam adds PyTorch's Adam update of every learned tensor:
+//
+//	m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
+//	p -= lr / (1 - b1^k) * m / (sqrt(v) / sqrt(1 - b2^k) + eps)
+func adam(tp *tape, specs []unet.Spec, learned, grads []string, lr, step string) {
+	shape := map[string][]int{}
+	for _, s := range specs {
+		shape[s.Name] = s.Shape
+	}
+	c1 := tp.raw("Sub", []string{tp.scalar(1), tp.raw("Pow", []string{tp.scalar(adamBeta1), step})})
+	c2 := tp.raw("Sqrt", []string{tp.raw("Sub", []string{tp.scalar(1), tp.raw("Pow", []string{tp.scalar(adamBeta2), step})})})
+	size := tp.raw("Div", []string{lr, c1})
+	for i, name := range learned {
+		g := grads[i]
+		m := tp.input(AdamM+name, false, shape[name]...)
+		v := tp.input(AdamV+name, false, shape[name]...)
+		m2 := tp.raw("Add", []string{tp.raw("Mul", []string{tp.scalar(adamBeta1), m}), tp.raw("Mul", []string{tp.scalar(1 - adamBeta1), g})})
+		v2 := tp.raw("Add", []string{tp.raw("Mul", []string{tp.scalar(adamBeta2), v}),
+			tp.raw("Mul", []string{tp.scalar(1 - adamBeta2), tp.raw("Mul", []string{g, g})})})
+		den := tp.raw("Add", []string{tp.raw("Div", []string{tp.raw("Sqrt", []string{v2}), c2}), tp.scalar(adamEps)})
+		p2 := tp.raw("Sub", []string{name, tp.raw("Mul", []string{size, tp.raw("Div", []string{m2, den})})})
+		for _, o := range [][2]string{{Next + name, p2}, {Next + AdamM + name, m2}, {Next + AdamV + name, v2}} {
+			tp.shapes[o[1]] = shape[name]
+			tp.output(o[0], o[1])
+		}
+	}
+}

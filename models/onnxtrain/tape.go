@@ -1,0 +1,427 @@
+package onnxtrain
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"difflab/models/onnxexport"
+)
+
+// tape builds a float32 ONNX graph forward and records, for every
+// operation, the nodes of its backward pass. The gradient nodes are added
+// by backward, in reverse order of the forward operations, so that each
+// operation's output gradient is complete (summed over its uses) before
+// its inputs' gradients are formed.
+//
+// All shapes are static: the batch size is part of the graph.
+type tape struct {
+	g      *onnxexport.Graph
+	shapes map[string][]int  // shape of every value
+	needs  map[string]bool   // values that depend on a trained parameter
+	grads  map[string]string // gradient of a value, summed over its uses
+	back   []func()
+	consts map[string]string
+}
+
+func newTape(name string) *tape {
+	return &tape{g: onnxexport.NewGraph(name), shapes: map[string][]int{}, needs: map[string]bool{},
+		grads: map[string]string{}, consts: map[string]string{}}
+}
+
+// input declares a float32 graph input; param marks a trained parameter,
+// whose gradient backward forms.
+func (tp *tape) input(name string, param bool, shape ...int) string {
+	dims := make([]int64, len(shape))
+	for i, s := range shape {
+		dims[i] = int64(s)
+	}
+	tp.g.Input(name, onnxexport.Float32, dims...)
+	tp.shapes[name] = shape
+	tp.needs[name] = param
+	return name
+}
+
+// output declares value v as a graph output called name.
+func (tp *tape) output(name, v string) {
+	out := tp.g.NodeTo(name, "Identity", []string{v})
+	s := tp.shapes[v]
+	dims := make([]int64, len(s))
+	for i, d := range s {
+		dims[i] = int64(d)
+	}
+	tp.g.Output(out, onnxexport.Float32, dims...)
+}
+
+// node adds a forward node whose output has the given shape and depends on
+// a parameter when any of its inputs does.
+func (tp *tape) node(shape []int, op string, in []string, attrs ...onnxexport.Attr) string {
+	y := tp.g.Node(op, in, attrs...)
+	tp.shapes[y] = shape
+	for _, v := range in {
+		if tp.needs[v] {
+			tp.needs[y] = true
+		}
+	}
+	return y
+}
+
+// raw adds a node of the backward pass or the optimiser (no gradient
+// flows through it).
+func (tp *tape) raw(op string, in []string, attrs ...onnxexport.Attr) string {
+	return tp.g.Node(op, in, attrs...)
+}
+
+// scalar returns a float32 constant of shape (1).
+func (tp *tape) scalar(v float64) string {
+	key := fmt.Sprintf("f%v", float32(v))
+	if n, ok := tp.consts[key]; ok {
+		return n
+	}
+	n := tp.g.Const(fmt.Sprintf("const_%d", len(tp.consts)), []int{1}, []float32{float32(v)})
+	tp.consts[key] = n
+	return n
+}
+
+// ints returns an int64 vector constant.
+func (tp *tape) ints(v ...int) string {
+	parts := make([]string, len(v))
+	d := make([]int64, len(v))
+	for i, x := range v {
+		parts[i] = fmt.Sprint(x)
+		d[i] = int64(x)
+	}
+	key := "i" + strings.Join(parts, ",")
+	if n, ok := tp.consts[key]; ok {
+		return n
+	}
+	n := tp.g.ConstInt64(fmt.Sprintf("const_%d", len(tp.consts)), d...)
+	tp.consts[key] = n
+	return n
+}
+
+// addGrad adds dv to the gradient of v.
+func (tp *tape) addGrad(v, dv string) {
+	if !tp.needs[v] {
+		return
+	}
+	if old, ok := tp.grads[v]; ok {
+		dv = tp.raw("Add", []string{old, dv})
+	}
+	tp.grads[v] = dv
+}
+
+// onBack records the backward step of the forward operation with output y:
+// f receives y's gradient, if any flows into y.
+func (tp *tape) onBack(y string, f func(dy string)) {
+	tp.back = append(tp.back, func() {
+		if dy, ok := tp.grads[y]; ok {
+			if _, known := tp.shapes[dy]; !known {
+				tp.shapes[dy] = tp.shapes[y]
+			}
+			f(dy)
+		}
+	})
+}
+
+// backward seeds the gradient of loss with 1 and runs the recorded
+// backward steps in reverse order.
+func (tp *tape) backward(loss string) {
+	tp.grads[loss] = tp.scalar(1)
+	for i := len(tp.back) - 1; i >= 0; i-- {
+		tp.back[i]()
+	}
+}
+
+func count(shape []int) int {
+	n := 1
+	for _, s := range shape {
+		n *= s
+	}
+	return n
+}
+
+var swap01 = onnxexport.Ints("perm", 1, 0, 2, 3)
+
+// correlate returns the weight gradient shared by Conv and ConvTranspose,
+// a correlation of two maps summed over the batch:
+//
+//	out[a, b, kh, kw] = sum over n, h, w of
+//	    small[n, a, h, w] * big[n, b, stride*h + kh - pad, stride*w + kw - pad]
+//
+// for kh, kw < k, positions outside big counting zero; small is (n, A, h,
+// w), big (n, B, H, W) and the result (A, B, k, k). For every kernel offset
+// it slices the shifted, strided window of big matching small and adds one
+// matrix product over the batch and the positions; the k*k products are
+// stacked into the kernel. (ONNX's Conv could compute the same with the
+// batch as channels and small as a kernel dilated by the stride, but ONNX
+// Runtime's CPU convolution is slow for such large kernels and 3x3 outputs.)
+func (tp *tape) correlate(small, big string, k, stride, pad int) string {
+	ss, bs := tp.shapes[small], tp.shapes[big]
+	n, a, h, w, b := ss[0], ss[1], ss[2], ss[3], bs[1]
+	m := n * h * w
+	lhs := tp.raw("Reshape", []string{tp.raw("Transpose", []string{small}, swap01), tp.ints(a, m)}) // (A, n h w)
+	if h == 1 && w == 1 && pad == 0 && stride >= k {
+		// One position: every offset reads its own pixel of big.
+		rhs := tp.raw("Reshape", []string{big, tp.ints(n, b*k*k)})
+		return tp.raw("Reshape", []string{tp.raw("MatMul", []string{lhs, rhs}), tp.ints(a, b, k, k)})
+	}
+	bt := tp.raw("Transpose", []string{big}, swap01) // (B, n, H, W)
+	if pad > 0 {
+		bt = tp.raw("Pad", []string{bt, tp.ints(0, 0, pad, pad, 0, 0, pad, pad)})
+	}
+	parts := make([]string, 0, k*k)
+	for kh := 0; kh < k; kh++ {
+		for kw := 0; kw < k; kw++ {
+			// Rows kh, kh+stride, ... of the padded map, h of them: for both
+			// callers the window lies inside it (the forward pass's output
+			// size is what fits).
+			eh, ew := kh+stride*(h-1)+1, kw+stride*(w-1)+1
+			win := tp.raw("Slice", []string{bt, tp.ints(kh, kw), tp.ints(eh, ew), tp.ints(2, 3), tp.ints(stride, stride)})
+			prod := tp.raw("Gemm", []string{lhs, tp.raw("Reshape", []string{win, tp.ints(b, m)})}, onnxexport.Int("transB", 1)) // (A, B)
+			parts = append(parts, tp.raw("Unsqueeze", []string{prod, tp.ints(2)}))
+		}
+	}
+	return tp.raw("Reshape", []string{tp.raw("Concat", parts, onnxexport.Int("axis", 2)), tp.ints(a, b, k, k)})
+}
+
+// conv is Conv2d (weight (out, in, k, k), bias (out)) with the given stride
+// and padding. Backward: the input gradient is the transposed convolution
+// of dy with the same weight (for stride 1, the convolution of dy with the
+// kernel flipped and its channels swapped); the weight gradient correlates
+// dy with the input (correlate); the bias gradient sums dy over batch and
+// space.
+func (tp *tape) conv(x, w, b string, stride, pad int) string {
+	xs, ws := tp.shapes[x], tp.shapes[w]
+	n, h, wd, out, k := xs[0], xs[2], xs[3], ws[0], ws[2]
+	ho, wo := (h+2*pad-k)/stride+1, (wd+2*pad-k)/stride+1
+	y := tp.node([]int{n, out, ho, wo}, "Conv", []string{x, w, b},
+		onnxexport.Ints("kernel_shape", int64(k), int64(k)), onnxexport.Ints("strides", int64(stride), int64(stride)),
+		onnxexport.Ints("pads", int64(pad), int64(pad), int64(pad), int64(pad)))
+	tp.onBack(y, func(dy string) {
+		if tp.needs[x] {
+			if stride == 1 {
+				// dx[i] = sum over o of dy[o] convolved with W[o, i] rotated
+				// by 180 degrees, padded by k-1-pad.
+				flipped := tp.raw("Slice", []string{tp.raw("Transpose", []string{w}, swap01),
+					tp.ints(-1, -1), tp.ints(-k-1, -k-1), tp.ints(2, 3), tp.ints(-1, -1)})
+				q := int64(k - 1 - pad)
+				tp.addGrad(x, tp.raw("Conv", []string{dy, flipped},
+					onnxexport.Ints("kernel_shape", int64(k), int64(k)), onnxexport.Ints("pads", q, q, q, q)))
+			} else {
+				// ConvTranspose of dy gives (ho-1)*stride - 2*pad + k rows;
+				// output_padding adds the rows the forward pass's floor dropped.
+				oph, opw := h-((ho-1)*stride-2*pad+k), wd-((wo-1)*stride-2*pad+k)
+				tp.addGrad(x, tp.raw("ConvTranspose", []string{dy, w},
+					onnxexport.Ints("kernel_shape", int64(k), int64(k)), onnxexport.Ints("strides", int64(stride), int64(stride)),
+					onnxexport.Ints("pads", int64(pad), int64(pad), int64(pad), int64(pad)),
+					onnxexport.Ints("output_padding", int64(oph), int64(opw))))
+			}
+		}
+		if tp.needs[w] {
+			tp.addGrad(w, tp.correlate(dy, x, k, stride, pad))
+		}
+		if tp.needs[b] {
+			tp.addGrad(b, tp.raw("ReduceSum", []string{dy, tp.ints(0, 2, 3)}, onnxexport.Int("keepdims", 0)))
+		}
+	})
+	return y
+}
+
+// convT is ConvTranspose2d (weight (in, out, k, k), bias (out)). Backward:
+// the input gradient is the convolution of dy with the same weight; the
+// weight gradient correlates the input with dy (correlate).
+func (tp *tape) convT(x, w, b string, stride, pad int) string {
+	xs, ws := tp.shapes[x], tp.shapes[w]
+	n, h, wd, out, k := xs[0], xs[2], xs[3], ws[1], ws[2]
+	ho, wo := (h-1)*stride-2*pad+k, (wd-1)*stride-2*pad+k
+	attrs := []onnxexport.Attr{onnxexport.Ints("kernel_shape", int64(k), int64(k)), onnxexport.Ints("strides", int64(stride), int64(stride)),
+		onnxexport.Ints("pads", int64(pad), int64(pad), int64(pad), int64(pad))}
+	y := tp.node([]int{n, out, ho, wo}, "ConvTranspose", []string{x, w, b}, attrs...)
+	tp.onBack(y, func(dy string) {
+		if tp.needs[x] {
+			tp.addGrad(x, tp.raw("Conv", []string{dy, w}, attrs...))
+		}
+		if tp.needs[w] {
+			tp.addGrad(w, tp.correlate(x, dy, k, stride, pad))
+		}
+		if tp.needs[b] {
+			tp.addGrad(b, tp.raw("ReduceSum", []string{dy, tp.ints(0, 2, 3)}, onnxexport.Int("keepdims", 0)))
+		}
+	})
+	return y
+}
+
+// geluGrad returns dy * GELU'(x), GELU'(x) = Φ(x) + x φ(x).
+func (tp *tape) geluGrad(x, dy string) string {
+	cdf := tp.raw("Mul", []string{tp.scalar(0.5), tp.raw("Add", []string{tp.scalar(1),
+		tp.raw("Erf", []string{tp.raw("Mul", []string{x, tp.scalar(1 / math.Sqrt2)})})})})
+	pdf := tp.raw("Mul", []string{tp.scalar(1 / math.Sqrt(2*math.Pi)),
+		tp.raw("Exp", []string{tp.raw("Mul", []string{tp.scalar(-0.5), tp.raw("Mul", []string{x, x})})})})
+	d := tp.raw("Add", []string{cdf, tp.raw("Mul", []string{x, pdf})})
+	return tp.raw("Mul", []string{dy, d})
+}
+
+// gelu is the exact GELU x Φ(x).
+func (tp *tape) gelu(x string) string {
+	y := tp.node(tp.shapes[x], "Gelu", []string{x})
+	tp.onBack(y, func(dy string) { tp.addGrad(x, tp.geluGrad(x, dy)) })
+	return y
+}
+
+// bnEpsilon and bnMomentum are BatchNorm2d's defaults.
+const (
+	bnEpsilon  = 1e-5
+	bnMomentum = 0.1
+)
+
+// batchNormGELU is GELU(BatchNorm2d(x)) in training mode: x normalised
+// with its batch mean and biased variance per channel, scaled by gamma and
+// shifted by beta. It also returns the updated running mean and variance,
+// 0.9 running + 0.1 batch with the unbiased batch variance.
+func (tp *tape) batchNormGELU(x, gamma, beta, runMean, runVar string) (y, newMean, newVar string) {
+	s := tp.shapes[x]
+	c, m := s[1], s[0]*s[2]*s[3]
+	stat := []int{1, c, 1, 1}
+	axes := tp.ints(0, 2, 3)
+	mean := tp.node(stat, "ReduceMean", []string{x, axes})
+	xc := tp.node(s, "Sub", []string{x, mean})
+	variance := tp.node(stat, "ReduceMean", []string{tp.raw("Mul", []string{xc, xc}), axes})
+	rstd := tp.node(stat, "Reciprocal", []string{tp.raw("Sqrt", []string{tp.raw("Add", []string{variance, tp.scalar(bnEpsilon)})})})
+	xhat := tp.node(s, "Mul", []string{xc, rstd})
+	g4 := tp.node(stat, "Reshape", []string{gamma, tp.ints(stat...)})
+	b4 := tp.node(stat, "Reshape", []string{beta, tp.ints(stat...)})
+	z := tp.node(s, "Add", []string{tp.node(s, "Mul", []string{xhat, g4}), b4})
+	y = tp.node(s, "Gelu", []string{z})
+
+	vec := tp.ints(c)
+	newMean = tp.raw("Add", []string{tp.raw("Mul", []string{tp.scalar(1 - bnMomentum), runMean}),
+		tp.raw("Mul", []string{tp.scalar(bnMomentum), tp.raw("Reshape", []string{mean, vec})})})
+	newVar = tp.raw("Add", []string{tp.raw("Mul", []string{tp.scalar(1 - bnMomentum), runVar}),
+		tp.raw("Mul", []string{tp.scalar(bnMomentum * float64(m) / float64(m-1)), tp.raw("Reshape", []string{variance, vec})})})
+	tp.shapes[newMean], tp.shapes[newVar] = []int{c}, []int{c}
+
+	tp.onBack(y, func(dy string) {
+		dz := tp.geluGrad(z, dy)
+		sum := func(v string) string { return tp.raw("ReduceSum", []string{v, axes}, onnxexport.Int("keepdims", 0)) }
+		avg := func(v string) string { return tp.raw("ReduceMean", []string{v, axes}) }
+		tp.addGrad(gamma, sum(tp.raw("Mul", []string{dz, xhat})))
+		tp.addGrad(beta, sum(dz))
+		if tp.needs[x] {
+			// dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)).
+			dxhat := tp.raw("Mul", []string{dz, g4})
+			inner := tp.raw("Sub", []string{tp.raw("Sub", []string{dxhat, avg(dxhat)}),
+				tp.raw("Mul", []string{xhat, avg(tp.raw("Mul", []string{dxhat, xhat}))})})
+			tp.addGrad(x, tp.raw("Mul", []string{rstd, inner}))
+		}
+	})
+	return y, newMean, newVar
+}
+
+// globalAvgPool averages each channel map to (n, c, 1, 1); its gradient
+// spreads dy evenly over the map.
+func (tp *tape) globalAvgPool(x string) string {
+	s := tp.shapes[x]
+	y := tp.node([]int{s[0], s[1], 1, 1}, "GlobalAveragePool", []string{x})
+	tp.onBack(y, func(dy string) {
+		tp.addGrad(x, tp.raw("Expand", []string{tp.raw("Mul", []string{dy, tp.scalar(1 / float64(s[2]*s[3]))}), tp.ints(s...)}))
+	})
+	return y
+}
+
+// linear is x W^T + b for x (n, in), W (out, in), b (out).
+func (tp *tape) linear(x, w, b string) string {
+	n, out := tp.shapes[x][0], tp.shapes[w][0]
+	y := tp.node([]int{n, out}, "Gemm", []string{x, w, b}, onnxexport.Int("transB", 1))
+	tp.onBack(y, func(dy string) {
+		if tp.needs[x] {
+			tp.addGrad(x, tp.raw("MatMul", []string{dy, w}))
+		}
+		if tp.needs[w] {
+			tp.addGrad(w, tp.raw("Gemm", []string{dy, x}, onnxexport.Int("transA", 1)))
+		}
+		if tp.needs[b] {
+			tp.addGrad(b, tp.raw("ReduceSum", []string{dy, tp.ints(0)}, onnxexport.Int("keepdims", 0)))
+		}
+	})
+	return y
+}
+
+// reshape gives x a new shape of the same size.
+func (tp *tape) reshape(x string, shape ...int) string {
+	y := tp.node(shape, "Reshape", []string{x, tp.ints(shape...)})
+	tp.onBack(y, func(dy string) { tp.addGrad(x, tp.raw("Reshape", []string{dy, tp.ints(tp.shapes[x]...)})) })
+	return y
+}
+
+// reduceTo sums dy (shaped like a broadcast result) down to shape, which
+// differs from dy's shape only in dimensions of size 1.
+func (tp *tape) reduceTo(dy string, from, shape []int) string {
+	var axes []int
+	for i := range shape {
+		if shape[i] == 1 && from[i] != 1 {
+			axes = append(axes, i)
+		}
+	}
+	if len(axes) == 0 {
+		return dy
+	}
+	return tp.raw("ReduceSum", []string{dy, tp.ints(axes...)}, onnxexport.Int("keepdims", 1))
+}
+
+// mul is the broadcasting product a * b, b of the shape of a or with
+// dimensions of size 1 (a conditioning vector (n, c, 1, 1) over maps).
+func (tp *tape) mul(a, b string) string {
+	s := tp.shapes[a]
+	y := tp.node(s, "Mul", []string{a, b})
+	tp.onBack(y, func(dy string) {
+		if tp.needs[a] {
+			tp.addGrad(a, tp.raw("Mul", []string{dy, b}))
+		}
+		if tp.needs[b] {
+			tp.addGrad(b, tp.reduceTo(tp.raw("Mul", []string{dy, a}), s, tp.shapes[b]))
+		}
+	})
+	return y
+}
+
+// add is the broadcasting sum a + b, b as in mul.
+func (tp *tape) add(a, b string) string {
+	s := tp.shapes[a]
+	y := tp.node(s, "Add", []string{a, b})
+	tp.onBack(y, func(dy string) {
+		tp.addGrad(a, dy)
+		if tp.needs[b] {
+			tp.addGrad(b, tp.reduceTo(dy, s, tp.shapes[b]))
+		}
+	})
+	return y
+}
+
+// concat joins a and b along the channel axis 1; the gradient splits dy
+// back along it.
+func (tp *tape) concat(a, b string) string {
+	sa, sb := tp.shapes[a], tp.shapes[b]
+	s := []int{sa[0], sa[1] + sb[1], sa[2], sa[3]}
+	y := tp.node(s, "Concat", []string{a, b}, onnxexport.Int("axis", 1))
+	tp.onBack(y, func(dy string) {
+		if tp.needs[a] {
+			tp.addGrad(a, tp.raw("Slice", []string{dy, tp.ints(0), tp.ints(sa[1]), tp.ints(1)}))
+		}
+		if tp.needs[b] {
+			tp.addGrad(b, tp.raw("Slice", []string{dy, tp.ints(sa[1]), tp.ints(s[1]), tp.ints(1)}))
+		}
+	})
+	return y
+}
+
+// mse is the mean over all elements of (y - target)^2, of shape (1); its
+// gradient is 2 (y - target) / count.
+func (tp *tape) mse(y, target string) string {
+	d := tp.node(tp.shapes[y], "Sub", []string{y, target})
+	loss := tp.node([]int{1}, "Reshape", []string{tp.raw("ReduceMean", []string{tp.raw("Mul", []string{d, d})}), tp.ints(1)})
+	tp.onBack(loss, func(dl string) {
+		tp.addGrad(y, tp.raw("Mul", []string{d, tp.raw("Mul", []string{dl, tp.scalar(2 / float64(count(tp.shapes[y])))})}))
+	})
+	return loss
+}

@@ -1,0 +1,252 @@
+package onnxtrain
+
+import (
+	"errors"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"difflab/models/ort"
+)
+
+// operand is an input of a piece under test.
+type operand struct {
+	name  string
+	shape []int
+	// fixed inputs get no gradient (BatchNorm's running statistics).
+	fixed bool
+}
+
+// piece is one operation of the tape: its operands and how to add it.
+type piece struct {
+	name     string
+	operands []operand
+	build    func(tp *tape) string
+}
+
+// pieceGraph is a piece's graph, loss = mean((y - target)^2), with the
+// loss, y and the gradient of every operand as outputs.
+type pieceGraph struct {
+	sess   *ort.Session
+	values map[string][]float32
+	shapes map[string][]int
+}
+
+func newPieceGraph(t *testing.T, p piece, rng *rand.Rand) *pieceGraph {
+	t.Helper()
+	tp := newTape(p.name)
+	pg := &pieceGraph{values: map[string][]float32{}, shapes: map[string][]int{}}
+	for _, o := range p.operands {
+		tp.input(o.name, !o.fixed, o.shape...)
+		pg.shapes[o.name] = o.shape
+		v := make([]float32, count(o.shape))
+		for i := range v {
+			v[i] = float32(rng.NormFloat64())
+			if o.fixed {
+				v[i] = float32(0.5 + rng.Float64())
+			}
+		}
+		pg.values[o.name] = v
+	}
+	y := p.build(tp)
+	target := tp.input("target", false, tp.shapes[y]...)
+	pg.shapes[target] = tp.shapes[y]
+	pg.values[target] = make([]float32, count(tp.shapes[y]))
+	for i := range pg.values[target] {
+		pg.values[target][i] = float32(rng.NormFloat64())
+	}
+	loss := tp.mse(y, target)
+	tp.backward(loss)
+	tp.output("loss", loss)
+	tp.output("y", y)
+	for _, o := range p.operands {
+		if o.fixed {
+			continue
+		}
+		g, ok := tp.grads[o.name]
+		if !ok {
+			t.Fatalf("%s: no gradient reaches %s", p.name, o.name)
+		}
+		tp.shapes[g] = o.shape
+		tp.output("grad/"+o.name, g)
+	}
+	model, err := tp.g.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "piece.onnx")
+	if err := os.WriteFile(path, model, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if pg.sess, err = ort.Load(path, &ort.Options{Device: ort.CPU}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pg.sess.Release)
+	return pg
+}
+
+// run evaluates the graph and returns its outputs by name.
+func (pg *pieceGraph) run(t *testing.T) map[string][]float32 {
+	t.Helper()
+	var in []ort.Value
+	for name, v := range pg.values {
+		shape := make([]int64, len(pg.shapes[name]))
+		for i, d := range pg.shapes[name] {
+			shape[i] = int64(d)
+		}
+		in = append(in, ort.Value{Name: name, Shape: shape, Float32: v})
+	}
+	out, err := pg.sess.Run(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := map[string][]float32{}
+	for _, o := range out {
+		res[o.Name] = o.Float32
+	}
+	return res
+}
+
+func requireORT(t *testing.T) {
+	t.Helper()
+	if err := ort.Init(); errors.Is(err, ort.ErrNoLibrary) {
+		t.Skipf("ONNX Runtime not installed: %v", err)
+	} else if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkPiece compares the gradient of every operand of p with central
+// differences of the loss (float32 graphs, step 1e-2), for up to 24
+// entries of each operand.
+//
+// It returns the operands' values and the outputs.
+func checkPiece(t *testing.T, p piece) (values, outputs map[string][]float32) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(7, uint64(len(p.name))))
+	pg := newPieceGraph(t, p, rng)
+	base := pg.run(t)
+	const h = 1e-2
+	for _, o := range p.operands {
+		if o.fixed {
+			continue
+		}
+		v, g := pg.values[o.name], base["grad/"+o.name]
+		idx := rng.Perm(len(v))
+		if len(idx) > 24 {
+			idx = idx[:24]
+		}
+		for _, i := range idx {
+			old := v[i]
+			v[i] = old + h
+			up := float64(pg.run(t)["loss"][0])
+			v[i] = old - h
+			down := float64(pg.run(t)["loss"][0])
+			v[i] = old
+			fd := (up - down) / (2 * h)
+			if gi := float64(g[i]); math.Abs(fd-gi) > 1e-4+1e-2*math.Abs(gi) {
+				t.Errorf("%s: d loss / d %s[%d] = %.6g, finite difference %.6g", p.name, o.name, i, gi, fd)
+			}
+		}
+	}
+	return pg.values, base
+}
+
+func TestConvGradients(t *testing.T) {
+	requireORT(t)
+	for _, c := range []struct {
+		name        string
+		h, k        int
+		stride, pad int
+	}{{"conv3_s1", 6, 3, 1, 1}, {"conv3_s2", 6, 3, 2, 1}, {"conv3_s2_odd", 7, 3, 2, 1}} {
+		t.Run(c.name, func(t *testing.T) {
+			checkPiece(t, piece{name: c.name,
+				operands: []operand{{name: "x", shape: []int{2, 3, c.h, c.h}}, {name: "w", shape: []int{4, 3, c.k, c.k}}, {name: "b", shape: []int{4}}},
+				build:    func(tp *tape) string { return tp.conv("x", "w", "b", c.stride, c.pad) }})
+		})
+	}
+}
+
+func TestConvTransposeGradients(t *testing.T) {
+	requireORT(t)
+	for _, c := range []struct {
+		name        string
+		h, k        int
+		stride, pad int
+	}{{"upconv4_s2", 3, 4, 2, 1}, {"unflatten", 1, 3, 3, 0}} {
+		t.Run(c.name, func(t *testing.T) {
+			checkPiece(t, piece{name: c.name,
+				operands: []operand{{name: "x", shape: []int{2, 3, c.h, c.h}}, {name: "w", shape: []int{3, 4, c.k, c.k}}, {name: "b", shape: []int{4}}},
+				build:    func(tp *tape) string { return tp.convT("x", "w", "b", c.stride, c.pad) }})
+		})
+	}
+}
+
+// TestBatchNormGELU checks the gradients of training-mode BatchNorm with
+// GELU against central differences, and its output and running statistics
+// against their closed form.
+func TestBatchNormGELU(t *testing.T) {
+	requireORT(t)
+	const n, c, plane = 3, 2, 4
+	in, out := checkPiece(t, piece{name: "bn_gelu",
+		operands: []operand{{name: "x", shape: []int{n, c, 2, 2}}, {name: "gamma", shape: []int{c}}, {name: "beta", shape: []int{c}},
+			{name: "rm", shape: []int{c}, fixed: true}, {name: "rv", shape: []int{c}, fixed: true}},
+		build: func(tp *tape) string {
+			y, m, v := tp.batchNormGELU("x", "gamma", "beta", "rm", "rv")
+			tp.output("new_rm", m)
+			tp.output("new_rv", v)
+			return y
+		}})
+	x := in["x"]
+	for ci := 0; ci < c; ci++ {
+		var vals []float64
+		for i := 0; i < n; i++ {
+			for _, v := range x[(i*c+ci)*plane : (i*c+ci+1)*plane] {
+				vals = append(vals, float64(v))
+			}
+		}
+		var mean, ss float64
+		for _, v := range vals {
+			mean += v / float64(len(vals))
+		}
+		for _, v := range vals {
+			ss += (v - mean) * (v - mean)
+		}
+		biased, unbiased := ss/float64(len(vals)), ss/float64(len(vals)-1)
+		wantRM := 0.9*float64(in["rm"][ci]) + 0.1*mean
+		wantRV := 0.9*float64(in["rv"][ci]) + 0.1*unbiased
+		if math.Abs(float64(out["new_rm"][ci])-wantRM) > 1e-6 || math.Abs(float64(out["new_rv"][ci])-wantRV) > 1e-6 {
+			t.Errorf("channel %d: running mean %v, variance %v; want %v, %v", ci, out["new_rm"][ci], out["new_rv"][ci], wantRM, wantRV)
+		}
+		for i := 0; i < n; i++ {
+			for j := 0; j < plane; j++ {
+				k := (i*c+ci)*plane + j
+				z := float64(in["gamma"][ci])*(float64(x[k])-mean)/math.Sqrt(biased+bnEpsilon) + float64(in["beta"][ci])
+				want := z * (1 + math.Erf(z/math.Sqrt2)) / 2
+				if math.Abs(float64(out["y"][k])-want) > 1e-5 {
+					t.Errorf("y[%d] = %v, want %v", k, out["y"][k], want)
+				}
+			}
+		}
+	}
+}
+
+func TestSmallOpGradients(t *testing.T) {
+	requireORT(t)
+	x4 := operand{name: "x", shape: []int{2, 3, 2, 2}}
+	for _, p := range []piece{
+		{name: "gelu", operands: []operand{x4}, build: func(tp *tape) string { return tp.gelu("x") }},
+		{name: "pool", operands: []operand{x4}, build: func(tp *tape) string { return tp.globalAvgPool("x") }},
+		{name: "linear", operands: []operand{{name: "x", shape: []int{3, 2}}, {name: "w", shape: []int{4, 2}}, {name: "b", shape: []int{4}}},
+			build: func(tp *tape) string { return tp.linear("x", "w", "b") }},
+		{name: "reshape", operands: []operand{{name: "x", shape: []int{2, 3}}}, build: func(tp *tape) string { return tp.reshape("x", 2, 3, 1, 1) }},
+		{name: "mul", operands: []operand{x4, {name: "s", shape: []int{2, 3, 1, 1}}}, build: func(tp *tape) string { return tp.mul("x", "s") }},
+		{name: "add", operands: []operand{x4, {name: "s", shape: []int{2, 3, 1, 1}}}, build: func(tp *tape) string { return tp.add("x", "s") }},
+		{name: "concat", operands: []operand{x4, {name: "z", shape: []int{2, 1, 2, 2}}}, build: func(tp *tape) string { return tp.concat("x", "z") }},
+		{name: "reuse", operands: []operand{x4}, build: func(tp *tape) string { return tp.mul(tp.gelu("x"), "x") }},
+	} {
+		t.Run(p.name, func(t *testing.T) { checkPiece(t, p) })
+	}
+}
