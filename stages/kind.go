@@ -125,6 +125,11 @@ type Kind struct {
 	// Files, if set, lists files (absolute paths) the stage reads besides its
 	// path parameters, such as a dataset; the runner digests them into the key.
 	Files func(p Params) ([]string, error)
+	// Metrics, if set, names the measurements that the kind's "metrics"
+	// output (of type metrics) may report. A stage of such a kind may carry
+	// expectations on them (expect: in the experiment file); the loader
+	// refuses an expectation on any other name.
+	Metrics []string
 	// Run computes the outputs.
 	Run func(ctx *Context) error
 }

@@ -52,26 +52,51 @@ func Fit(x []float32, n, d int) (Gaussian, error) {
 
 // Frechet returns the Fréchet (2-Wasserstein) distance squared between two
 // Gaussians, |m1 - m2|^2 + tr(C1 + C2 - 2 (C1 C2)^(1/2)), the quantity
-// reported as FID. The trace of (C1 C2)^(1/2) is computed as that of
-// (S C2 S)^(1/2) with S = C1^(1/2): both factors are symmetric positive
-// semi-definite, so symmetric eigen-decompositions give it exactly, also for
-// singular covariances (fewer vectors than dimensions).
+// reported as FID. See Reference for how it is computed.
 func Frechet(a, b Gaussian) (float64, error) {
-	d := len(a.Mean)
-	if len(b.Mean) != d || a.Cov.SymmetricDim() != d || b.Cov.SymmetricDim() != d {
+	r, err := NewReference(a)
+	if err != nil {
+		return 0, err
+	}
+	return r.Distance(b)
+}
+
+// Reference is a Gaussian prepared for many Fréchet distances to it (of
+// bootstrap resamples, say): it holds the square root of its covariance.
+type Reference struct {
+	g    Gaussian
+	sqrt *mat.SymDense
+}
+
+// NewReference prepares g for Distance.
+func NewReference(g Gaussian) (*Reference, error) {
+	if g.Cov == nil || g.Cov.SymmetricDim() != len(g.Mean) {
+		return nil, fmt.Errorf("quality: a Gaussian of mean dimension %d needs a covariance of that size", len(g.Mean))
+	}
+	s, err := sqrtPSD(g.Cov)
+	if err != nil {
+		return nil, err
+	}
+	return &Reference{g: g, sqrt: s}, nil
+}
+
+// Distance returns the Fréchet distance squared between the reference and
+// b. The trace of (C1 C2)^(1/2) is computed as that of (S C2 S)^(1/2) with
+// S = C1^(1/2): both are symmetric positive semi-definite, so symmetric
+// eigen-decompositions give it exactly, also for singular covariances (fewer
+// vectors than dimensions), where a general matrix square root fails.
+func (r *Reference) Distance(b Gaussian) (float64, error) {
+	a, d := r.g, len(r.g.Mean)
+	if len(b.Mean) != d || b.Cov == nil || b.Cov.SymmetricDim() != d {
 		return 0, fmt.Errorf("quality: Gaussians of dimensions %d and %d", d, len(b.Mean))
 	}
 	var dist float64
 	for i := range a.Mean {
 		dist += (a.Mean[i] - b.Mean[i]) * (a.Mean[i] - b.Mean[i])
 	}
-	s, err := sqrtPSD(a.Cov)
-	if err != nil {
-		return 0, err
-	}
 	var sc, m mat.Dense
-	sc.Mul(s, b.Cov)
-	m.Mul(&sc, s)
+	sc.Mul(r.sqrt, b.Cov)
+	m.Mul(&sc, r.sqrt)
 	prod := mat.NewSymDense(d, nil)
 	for i := 0; i < d; i++ {
 		for j := i; j < d; j++ {
