@@ -165,11 +165,15 @@ var (
 )
 
 // Register makes a stage kind available by name. It panics if the kind is
-// nil, unnamed, has no Run, or its name is already registered: these are
-// programming mistakes.
+// nil, unnamed, has no Run, declares Metrics without a "metrics" output of
+// type metrics, or its name is already registered: these are programming
+// mistakes.
 func Register(k *Kind) {
 	if k == nil || k.Name == "" || k.Run == nil {
 		panic("stages: Register of a nil, unnamed or Run-less kind")
+	}
+	if o := k.Output("metrics"); len(k.Metrics) > 0 && (o == nil || o.Type != artifact.TypeMetrics) {
+		panic("stages: kind " + k.Name + " declares Metrics but no output \"metrics\" of type metrics")
 	}
 	registryMu.Lock()
 	defer registryMu.Unlock()
