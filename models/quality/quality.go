@@ -114,6 +114,60 @@ func (r *Reference) Distance(b Gaussian) (float64, error) {
 	return max(dist+mat.Trace(a.Cov)+mat.Trace(b.Cov)-2*trSqrt, 0), nil
 }
 
+// DistanceTo returns the Fréchet distance squared between the reference and
+// the Gaussian fitted (as Fit) to the n vectors in x, the same number as
+// Distance(Fit(x)) computed faster when n is at most the dimension d: the
+// sample covariance is Xc^T Xc / (n-1) with the centred vectors Xc, so the
+// non-zero eigenvalues of S C S are those of the n x n matrix
+// (Xc S)(Xc S)^T / (n-1).
+func (r *Reference) DistanceTo(x []float32, n int) (float64, error) {
+	d := len(r.g.Mean)
+	if n > d {
+		g, err := Fit(x, n, d)
+		if err != nil {
+			return 0, err
+		}
+		return r.Distance(g)
+	}
+	if n < 2 || len(x) != n*d {
+		return 0, fmt.Errorf("quality: a Fréchet distance needs at least 2 vectors of %d values, got %d values for %d vectors", d, len(x), n)
+	}
+	mean := make([]float64, d)
+	for i := 0; i < n; i++ {
+		for j, v := range x[i*d : (i+1)*d] {
+			mean[j] += float64(v)
+		}
+	}
+	var dist float64
+	for j := range mean {
+		mean[j] /= float64(n)
+		dist += (mean[j] - r.g.Mean[j]) * (mean[j] - r.g.Mean[j])
+	}
+	xc := mat.NewDense(n, d, nil)
+	var trCov float64
+	for i := 0; i < n; i++ {
+		for j, v := range x[i*d : (i+1)*d] {
+			c := float64(v) - mean[j]
+			xc.Set(i, j, c)
+			trCov += c * c
+		}
+	}
+	trCov /= float64(n - 1)
+	var y mat.Dense
+	y.Mul(xc, r.sqrt)
+	gram := mat.NewSymDense(n, nil)
+	gram.SymOuterK(1/float64(n-1), &y)
+	vals, err := eigenvalues(gram)
+	if err != nil {
+		return 0, err
+	}
+	var trSqrt float64
+	for _, v := range vals {
+		trSqrt += math.Sqrt(max(v, 0))
+	}
+	return max(dist+mat.Trace(r.g.Cov)+trCov-2*trSqrt, 0), nil
+}
+
 // eigenvalues returns the eigenvalues of the symmetric matrix a.
 func eigenvalues(a *mat.SymDense) ([]float64, error) {
 	var e mat.EigenSym

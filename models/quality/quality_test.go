@@ -1,6 +1,7 @@
 package quality
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -179,5 +180,35 @@ func TestBootstrapIntervalOfAMean(t *testing.T) {
 	one := Bootstrap(n, 1, rng, mean)
 	if one.Lo != 0.25 || one.Hi != 0.25 {
 		t.Errorf("one resample: %+v, want the statistic of all items", one)
+	}
+}
+
+func TestDistanceToMatchesDistanceOfTheFit(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	const d = 6
+	ref := make([]float32, 50*d)
+	for i := range ref {
+		ref[i] = float32(rng.NormFloat64())
+	}
+	g, _ := Fit(ref, 50, d)
+	r, err := NewReference(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{2, 4, d, d + 3} { // singular covariances up to n = d, full above
+		x := make([]float32, n*d)
+		for i := range x {
+			x[i] = float32(0.5 + 2*rng.NormFloat64())
+		}
+		fx, _ := Fit(x, n, d)
+		want, err := r.Distance(fx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := r.DistanceTo(x, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		near(t, fmt.Sprintf("DistanceTo of %d vectors", n), got, want, 1e-6*want)
 	}
 }

@@ -110,7 +110,7 @@ func init() {
 			"and class coverage: the share of the asked classes (all ten without labels) that the judge finds at " +
 			"least once (coverage), the smallest ratio of a class's found to asked share (min_share), and the share " +
 			"of each class found (share_K). accuracy, fd and precision carry 95% bootstrap intervals.",
-		Version: 1,
+		Version: 2,
 		Inputs: []stages.Port{
 			{Name: "samples", Type: artifact.TypeImages, Doc: "the generated images (1 x 28 x 28, any value range)"},
 			{Name: "labels", Type: artifact.TypeLabels, Optional: true,

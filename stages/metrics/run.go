@@ -344,11 +344,7 @@ func measure(ref *reference, x []float32, n int, labels artifact.Labels, k, reps
 		for _, i := range idx {
 			sub = append(sub, feat[i*ref.dim:(i+1)*ref.dim]...)
 		}
-		g, err := quality.Fit(sub, len(idx), ref.dim)
-		if err != nil {
-			return 0, err
-		}
-		return fr.Distance(g)
+		return fr.DistanceTo(sub, len(idx))
 	}
 	all := make([]int, n)
 	for i := range all {
