@@ -298,6 +298,17 @@ func Shares(pred []int64, classes int) []float64 {
 // Interval is a bootstrap confidence interval.
 type Interval struct {
 	Lo, Hi float64
+	// Mean is the mean of the statistic over the resamples.
+	Mean float64
+}
+
+// Shifted returns the interval moved so that its resamples' mean is v: the
+// bias-corrected interval of a statistic that resampling biases, such as a
+// Fréchet distance (a resample repeats items, so its covariance has fewer
+// distinct vectors and its distance comes out larger).
+func (iv Interval) Shifted(v float64) Interval {
+	b := iv.Mean - v
+	return Interval{Lo: iv.Lo - b, Hi: iv.Hi - b, Mean: v}
 }
 
 // Bootstrap returns the 95% percentile interval of stat over reps resamples
@@ -311,17 +322,19 @@ func Bootstrap(n, reps int, rng *rand.Rand, stat func(idx []int) float64) Interv
 	}
 	if reps < 2 || n < 2 {
 		v := stat(all)
-		return Interval{v, v}
+		return Interval{v, v, v}
 	}
 	vals := make([]float64, reps)
 	idx := make([]int, n)
+	var sum float64
 	for r := range vals {
 		for i := range idx {
 			idx[i] = rng.IntN(n)
 		}
 		vals[r] = stat(idx)
+		sum += vals[r]
 	}
 	slices.Sort(vals)
 	at := func(q float64) float64 { return vals[min(reps-1, max(0, int(math.Round(q*float64(reps-1)))))] }
-	return Interval{at(0.025), at(0.975)}
+	return Interval{at(0.025), at(0.975), sum / float64(reps)}
 }

@@ -177,6 +177,10 @@ func TestBootstrapIntervalOfAMean(t *testing.T) {
 	half := 1.96 * math.Sqrt(0.25*0.75/n)
 	near(t, "lower bound", iv.Lo, 0.25-half, 0.01)
 	near(t, "upper bound", iv.Hi, 0.25+half, 0.01)
+	near(t, "mean of the resamples", iv.Mean, 0.25, 0.005)
+	sh := iv.Shifted(0.3)
+	near(t, "shifted lower bound", sh.Lo, iv.Lo+0.3-iv.Mean, 1e-12)
+	near(t, "shifted upper bound", sh.Hi, iv.Hi+0.3-iv.Mean, 1e-12)
 	one := Bootstrap(n, 1, rng, mean)
 	if one.Lo != 0.25 || one.Hi != 0.25 {
 		t.Errorf("one resample: %+v, want the statistic of all items", one)

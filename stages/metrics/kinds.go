@@ -106,11 +106,12 @@ func init() {
 		Name: "metrics.samples",
 		Doc: "Measures a set of generated 28 x 28 images against the reference: the judge's accuracy overall and per " +
 			"class (with labels), the Fréchet distance between the Gaussians of generated and real features (fd), " +
-			"k-NN precision and recall (Kynkäänniemi et al. 2019) against as many real images as there are samples, " +
+			"k-NN precision and recall (Kynkäänniemi et al. 2019) against real_count real images, " +
 			"and class coverage: the share of the asked classes (all ten without labels) that the judge finds at " +
 			"least once (coverage), the smallest ratio of a class's found to asked share (min_share), and the share " +
-			"of each class found (share_K). accuracy, fd and precision carry 95% bootstrap intervals.",
-		Version: 2,
+			"of each class found (share_K). accuracy, fd and precision carry 95% bootstrap intervals (fd's " +
+			"bias-corrected: resamples repeat images, which raises a Fréchet distance).",
+		Version: 3,
 		Inputs: []stages.Port{
 			{Name: "samples", Type: artifact.TypeImages, Doc: "the generated images (1 x 28 x 28, any value range)"},
 			{Name: "labels", Type: artifact.TypeLabels, Optional: true,
@@ -124,6 +125,9 @@ func init() {
 		Params: []stages.Param{
 			{Name: "k", Type: stages.Int, Default: 3, Min: stages.Bound(1), Max: stages.Bound(100),
 				Doc: "neighbours of the k-NN manifolds of precision and recall (fewer than the samples)"},
+			{Name: "real_count", Type: stages.Int, Default: 1000, Min: stages.Bound(0),
+				Doc: "real images (a seeded draw from the reference) in precision and recall; 0 uses as many as samples. " +
+					"Few real images make wide balls that take in almost anything, so precision needs many"},
 			{Name: "bootstrap", Type: stages.Int, Default: 100, Min: stages.Bound(0), Max: stages.Bound(10000),
 				Doc: "resamples of the bootstrap intervals; 0 or 1 leaves intervals out"},
 			seedParam,

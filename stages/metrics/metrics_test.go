@@ -56,7 +56,7 @@ func TestRealImagesScoreWellAndBadSetsBadly(t *testing.T) {
 	const n, from = 1000, 30000 // training images the judge never saw
 	px := 28 * 28
 	realX := trainX.Data[from*px : (from+n)*px]
-	rm, err := measure(ref, realX, n, trainY[from:from+n], 3, 20, ddpm.NewRand(2))
+	rm, err := measure(ref, realX, n, trainY[from:from+n], 3, 1000, 20, ddpm.NewRand(2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestRealImagesScoreWellAndBadSetsBadly(t *testing.T) {
 	for i := range noise {
 		noise[i] = rng.Float32()
 	}
-	nm, err := measure(ref, noise, n, trainY[from:from+n], 3, 20, ddpm.NewRand(2))
+	nm, err := measure(ref, noise, n, trainY[from:from+n], 3, 1000, 20, ddpm.NewRand(2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func TestRealImagesScoreWellAndBadSetsBadly(t *testing.T) {
 	for range n {
 		one = append(one, realX[:px]...)
 	}
-	om, err := measure(ref, one, n, nil, 3, 20, ddpm.NewRand(2))
+	om, err := measure(ref, one, n, nil, 3, 1000, 20, ddpm.NewRand(2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestTooFewSamplesForK(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := measure(r, x[:3*28*28], 3, nil, 3, 0, rng); err == nil {
+	if _, err := measure(r, x[:3*28*28], 3, nil, 3, 0, 0, rng); err == nil {
 		t.Error("3 samples with k = 3 were measured")
 	}
 }

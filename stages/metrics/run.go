@@ -240,7 +240,7 @@ func runSamples(ctx *stages.Context) error {
 	if err != nil {
 		return fmt.Errorf("stage %s: the reference: %w", ctx.Stage, err)
 	}
-	ms, err := measure(ref, unit(im), im.N(), labels, p.Int("k"), p.Int("bootstrap"), ddpm.NewRand(uint64(p.Int("seed"))))
+	ms, err := measure(ref, unit(im), im.N(), labels, p.Int("k"), p.Int("real_count"), p.Int("bootstrap"), ddpm.NewRand(uint64(p.Int("seed"))))
 	if err != nil {
 		return fmt.Errorf("stage %s: %w", ctx.Stage, err)
 	}
@@ -275,8 +275,9 @@ func unit(m *artifact.Images) []float32 {
 
 // measure computes the metrics of the n images x (in [0, 1]) against ref,
 // with labels (nil for an unconditional set; -1 is not scored), k-NN
-// manifolds of k neighbours and reps bootstrap resamples drawn from rng.
-func measure(ref *reference, x []float32, n int, labels artifact.Labels, k, reps int, rng *rand.Rand) (artifact.Metrics, error) {
+// manifolds of k neighbours over realCount real images (0: n) and reps
+// bootstrap resamples drawn from rng.
+func measure(ref *reference, x []float32, n int, labels artifact.Labels, k, realCount, reps int, rng *rand.Rand) (artifact.Metrics, error) {
 	if n <= k {
 		return nil, fmt.Errorf("%d samples are too few for k = %d nearest neighbours; set k below %d or generate more samples", n, k, n)
 	}
@@ -365,17 +366,21 @@ func measure(ref *reference, x []float32, n int, labels artifact.Labels, k, reps
 	if fdErr != nil {
 		return nil, fdErr
 	}
+	iv = iv.Shifted(v)
 	add("fd", v, n, &iv)
 
-	// Precision and recall against as many real images as samples.
-	real := ref.features
-	nReal := ref.n
-	if n < ref.n {
-		nReal = n
-		real = make([]float32, 0, n*ref.dim)
-		for _, i := range rng.Perm(ref.n)[:n] {
-			real = append(real, ref.features[i*ref.dim:(i+1)*ref.dim]...)
-		}
+	// Precision and recall against realCount real images (0: as many as
+	// samples).
+	nReal := min(ref.n, realCount)
+	if realCount == 0 {
+		nReal = min(ref.n, n)
+	}
+	if nReal <= k {
+		return nil, fmt.Errorf("%d real images are too few for k = %d nearest neighbours; raise real_count or lower k", nReal, k)
+	}
+	real := make([]float32, 0, nReal*ref.dim)
+	for _, i := range rng.Perm(ref.n)[:nReal] {
+		real = append(real, ref.features[i*ref.dim:(i+1)*ref.dim]...)
 	}
 	radii, err := quality.Radii(real, nReal, ref.dim, k)
 	if err != nil {
