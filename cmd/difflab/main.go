@@ -9,6 +9,8 @@
 //	difflab gc [flags] [PATH...]     remove unneeded cache entries
 //	difflab export KEY|RESULTS OUTPUT --to FILE.npy|.png|.json|.txt
 //	difflab report [flags] [PATH...] write the results as an HTML page
+//	difflab metrics [flags] [PATH...] print the metric stages' metrics
+//	                                 (--compare OTHER_CACHE, --json)
 //	difflab bench train|sample ...   time training steps or one UNet evaluation
 //	difflab help                     list every command
 //
