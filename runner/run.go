@@ -19,6 +19,7 @@ import (
 	"difflab/runner/experiment"
 	"difflab/runner/remote"
 	"difflab/stages"
+	"difflab/stages/artifact"
 )
 
 // Options configures Run and Plan. Only Cache is required.
@@ -343,6 +344,16 @@ func (r *run) node(ctx context.Context, n *experiment.Node) {
 		log.Debug().Str("key", cache.Short(e.Key)).Msg("cached")
 	}
 	st.entry = e
+	if len(n.Kind.Metrics) > 0 {
+		ms, err := e.Load("metrics")
+		if err != nil {
+			st.res.Status, st.res.Error = StatusFailed, fmt.Sprintf("reading its metrics: %v", err)
+			log.Error().Err(err).Msg("reading metrics")
+			return
+		}
+		st.res.Metrics = ms.(artifact.Metrics)
+		st.res.Expectations = CheckExpectations(n.Expect, st.res.Metrics)
+	}
 	if err := r.c.SetLast(n.Experiment.Path, n.ID, e.Key); err != nil {
 		log.Warn().Err(err).Msg("cannot record the key for plan")
 	}

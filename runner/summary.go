@@ -1,5 +1,7 @@
 package runner
 
+import "difflab/stages/artifact"
+
 // The statuses of a stage in a Summary.
 const (
 	StatusExecuted = "executed"  // the stage ran and its entry was published
@@ -35,6 +37,33 @@ type StageResult struct {
 	// Uploaded marks an executed stage whose entry this run uploaded to the
 	// remote cache.
 	Uploaded bool `json:"uploaded,omitempty"`
+	// Metrics are the measurements of a metric stage (one whose kind
+	// declares Metrics) that ran or was cached.
+	Metrics artifact.Metrics `json:"metrics,omitempty"`
+	// Expectations are the checks of the stage's expectations (expect: in
+	// the experiment file) against its Metrics.
+	Expectations []ExpectResult `json:"expectations,omitempty"`
+}
+
+// ExpectResult is one expectation checked against the metric it bounds.
+type ExpectResult struct {
+	Metric string `json:"metric"`
+	// Min and Max are the bound (nil: that side is open).
+	Min *float64 `json:"min,omitempty"`
+	Max *float64 `json:"max,omitempty"`
+	// Value is the metric's value, N its sample count, Lo and Hi its 95%
+	// interval when it has one.
+	Value float64  `json:"value"`
+	N     int      `json:"n"`
+	Lo    *float64 `json:"lo,omitempty"`
+	Hi    *float64 `json:"hi,omitempty"`
+	// Met says whether the value lies within the bound.
+	Met bool `json:"met"`
+	// Missing is set when the stage did not report the metric (an
+	// accuracy of a set without labels, say); the expectation is unmet.
+	Missing string `json:"missing,omitempty"`
+	// Pos is where the bound is written (file:line:col).
+	Pos string `json:"pos"`
 }
 
 // Summary reports a Run or a Plan. It encodes to JSON with stable field
@@ -54,6 +83,9 @@ type Summary struct {
 	// it.
 	RemoteHits int `json:"remote_hits"`
 	Uploaded   int `json:"uploaded"`
+	// Unmet counts the expectations whose metric broke its bound or was
+	// not reported.
+	Unmet int `json:"unmet"`
 	// Interrupted is true when the run was cancelled (Ctrl-C).
 	Interrupted bool    `json:"interrupted"`
 	Seconds     float64 `json:"seconds"`
@@ -65,8 +97,13 @@ type Summary struct {
 // count fills the counters from Stages.
 func (s *Summary) count() {
 	s.Executed, s.Cached, s.Failed, s.Skipped, s.WouldRun, s.ResultsFailed = 0, 0, 0, 0, 0, 0
-	s.RemoteHits, s.Uploaded = 0, 0
+	s.RemoteHits, s.Uploaded, s.Unmet = 0, 0, 0
 	for _, st := range s.Stages {
+		for _, e := range st.Expectations {
+			if !e.Met {
+				s.Unmet++
+			}
+		}
 		if st.ResultsError != "" {
 			s.ResultsFailed++
 		}

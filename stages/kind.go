@@ -132,6 +132,11 @@ type Kind struct {
 	// Files, if set, lists files (absolute paths) the stage reads besides its
 	// path parameters, such as a dataset; the runner digests them into the key.
 	Files func(p Params) ([]string, error)
+	// Metrics, if set, names the measurements that the kind's "metrics"
+	// output (of type metrics) may report. A stage of such a kind may carry
+	// expectations on them (expect: in the experiment file); the loader
+	// refuses an expectation on any other name.
+	Metrics []string
 	// Run computes the outputs.
 	Run func(ctx *Context) error
 }
@@ -192,11 +197,15 @@ var (
 )
 
 // Register makes a stage kind available by name. It panics if the kind is
-// nil, unnamed, has no Run, or its name is already registered: these are
-// programming mistakes.
+// nil, unnamed, has no Run, declares Metrics without a "metrics" output of
+// type metrics, or its name is already registered: these are programming
+// mistakes.
 func Register(k *Kind) {
 	if k == nil || k.Name == "" || k.Run == nil {
 		panic("stages: Register of a nil, unnamed or Run-less kind")
+	}
+	if o := k.Output("metrics"); len(k.Metrics) > 0 && (o == nil || o.Type != artifact.TypeMetrics) {
+		panic("stages: kind " + k.Name + " declares Metrics but no output \"metrics\" of type metrics")
 	}
 	registryMu.Lock()
 	defer registryMu.Unlock()

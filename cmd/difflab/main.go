@@ -9,6 +9,8 @@
 //	difflab gc [flags] [PATH...]     remove unneeded cache entries
 //	difflab export KEY|RESULTS OUTPUT --to FILE.npy|.png|.json|.txt
 //	difflab report [flags] [PATH...] write the results as an HTML page
+//	difflab metrics [flags] [PATH...] print the metric stages' metrics
+//	                                 (--compare OTHER_CACHE, --json)
 //	difflab bench train|sample ...   time training steps or one UNet evaluation
 //	difflab help                     list every command
 //
@@ -25,6 +27,8 @@
 //	3    invalid experiment (each error printed as file:line:col: message,
 //	     the source line and the fix), or a file a stage reads is missing
 //	4    at least one stage failed (independent stages still ran)
+//	5    a metric broke an expectation of its experiment (expect:; not
+//	     with --no-expect)
 //	130  interrupted by SIGINT or SIGTERM (running stages stopped, nothing
 //	     half-written published)
 package main
@@ -44,12 +48,14 @@ const (
 	exitUsage       = 2   // bad command line
 	exitValidation  = 3   // an experiment file is invalid, or a file it names is unreadable
 	exitStageFailed = 4   // at least one stage failed (the others ran)
+	exitUnmet       = 5   // a metric broke an expectation
 	exitInterrupted = 130 // interrupted by SIGINT or SIGTERM
 )
 
 const exitCodesDoc = `
 exit status: 0 success, 1 other error (I/O, cache), 2 bad command line,
-3 invalid experiment or missing file, 4 a stage failed, 130 interrupted (Ctrl-C).`
+3 invalid experiment or missing file, 4 a stage failed, 5 a metric broke an
+expectation, 130 interrupted (Ctrl-C).`
 
 // stdout and stderr are where commands write; tests replace them.
 var (

@@ -17,6 +17,8 @@ import (
 	"difflab/models/ort"
 	"difflab/runner"
 	"difflab/runner/experiment"
+	"difflab/runner/metrictable"
+	"difflab/stages/artifact"
 )
 
 func init() {
@@ -39,6 +41,7 @@ type runFlags struct {
 	explainKeys bool
 	verify      bool
 	reproduce   bool
+	noExpect    bool
 }
 
 func addRunFlags(fs *flag.FlagSet) *runFlags {
@@ -51,6 +54,7 @@ func addRunFlags(fs *flag.FlagSet) *runFlags {
 	fs.BoolVar(&f.explainKeys, "explain-keys", false, "print every cache key's input lines on stderr (also DIFFLAB_DEBUG=cachehash)")
 	fs.BoolVar(&f.verify, "verify", false, "hash every cached file read, not only those whose mtime changed")
 	fs.BoolVar(&f.reproduce, "reproduce", false, "run cached stages again and fail those whose outputs differ (publishes nothing)")
+	fs.BoolVar(&f.noExpect, "no-expect", false, "report metrics that break their expectations without failing the run (run only)")
 	return f
 }
 
@@ -143,6 +147,8 @@ func cmdRun(args []string) int {
 		return exitStageFailed
 	case s.ResultsFailed > 0:
 		return exitError
+	case s.Unmet > 0 && !r.flags.noExpect:
+		return exitUnmet
 	}
 	return exitOK
 }
@@ -214,6 +220,7 @@ func printSummary(w io.Writer, s *runner.Summary, asJSON, all, plan bool) {
 		}
 		fmt.Fprintln(w, line)
 	}
+	printMetrics(w, s)
 	parts := []string{fmt.Sprintf("%d executed", s.Executed)}
 	if plan {
 		parts = []string{fmt.Sprintf("%d would run", s.WouldRun)}
@@ -228,9 +235,44 @@ func printSummary(w io.Writer, s *runner.Summary, asJSON, all, plan bool) {
 	if s.ResultsFailed > 0 {
 		parts = append(parts, fmt.Sprintf("%d with results not written", s.ResultsFailed))
 	}
+	if s.Unmet > 0 {
+		parts = append(parts, fmt.Sprintf("%d expectations unmet", s.Unmet))
+	}
 	total := strings.Join(parts, ", ") + fmt.Sprintf(" in %.1fs", s.Seconds)
 	if s.Interrupted {
 		total += " (interrupted)"
 	}
 	fmt.Fprintln(w, total)
+}
+
+// printMetrics writes the headline metrics of the summary's metric stages
+// as a table, then a line for each expectation a metric broke.
+func printMetrics(w io.Writer, s *runner.Summary) {
+	var sts []metrictable.Stage
+	for _, st := range s.Stages {
+		if st.Metrics != nil {
+			sts = append(sts, metrictable.Stage{Experiment: st.Experiment, ID: st.ID, Runs: []artifact.Metrics{st.Metrics}})
+		}
+	}
+	if len(sts) > 0 {
+		metrictable.Write(w, metrictable.Rows(sts, true), []string{"value [95% interval] n"})
+	}
+	for _, st := range s.Stages {
+		for _, e := range st.Expectations {
+			if !e.Met {
+				fmt.Fprintf(w, "unmet     %s %s: %s\n", st.Experiment, st.ID, unmetText(e))
+			}
+		}
+	}
+}
+
+// unmetText says which bound a metric broke, with its value, interval and
+// sample count, and where the bound is written.
+func unmetText(e runner.ExpectResult) string {
+	bound := experiment.Expectation{Min: e.Min, Max: e.Max}.String()
+	if e.Missing != "" {
+		return fmt.Sprintf("%s (expected %s): %s (%s)", e.Metric, bound, e.Missing, e.Pos)
+	}
+	m := artifact.Metric{Value: e.Value, N: e.N, Lo: e.Lo, Hi: e.Hi}
+	return fmt.Sprintf("%s %s breaks its bound %s (%s)", e.Metric, metrictable.Format(&m), bound, e.Pos)
 }

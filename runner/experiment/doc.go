@@ -69,6 +69,7 @@
 //	in      mapping from input port to a reference or a list of references
 //	with    mapping from parameter to value
 //	matrix  mapping from parameter to a list of values to sweep
+//	expect  bounds on the metrics the stage reports (see Expectations)
 //
 // YAML anchors, aliases and merge keys ("<<: *defaults") may be used to
 // share values within a file.
@@ -171,6 +172,23 @@
 // When PARAM is a matrix axis of STAGE, the override replaces the axis
 // values: a list gives the new values and a single value a one-value axis
 // (the node ids keep the axis: noisy[t=250]).
+//
+// # Expectations
+//
+// A stage whose kind reports metrics (stages.Kind.Metrics, such as
+// metrics.samples) may bound them:
+//
+//	expect:
+//	  accuracy: {min: 0.9}
+//	  fd: {max: 25, full: {max: 10}}
+//
+// min and max are inclusive; either may be left out. A profile's own
+// mapping replaces the bound in that profile (here fd is at most 10 with
+// --profile full, 25 otherwise); a profile without one uses the plain
+// bound, or none if there is none. Node.Expect holds the bounds of the
+// loaded profile; bounds are no parameters and never change a cache key.
+// An unknown metric or profile, min above max, a bound that is not a
+// number, or expect on a kind without metrics is an error.
 //
 // # Includes
 //

@@ -92,6 +92,9 @@ type Node struct {
 	// Files are the absolute paths of every file the node reads (path
 	// parameters and Kind.Files), sorted; their digests belong in the key.
 	Files []string
+	// Expect lists the bounds on the metrics the node reports that apply
+	// in the loaded profile (expect: in the file).
+	Expect []Expectation
 	// Pos is where the stage is defined.
 	Pos Pos
 }

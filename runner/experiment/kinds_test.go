@@ -89,4 +89,10 @@ func init() {
 			{Name: "prompt", Type: stages.String, Default: ""},
 		},
 	})
+	stages.Register(&stages.Kind{
+		Name: "exptest.measure", Doc: "measures images", Version: 1, Run: run,
+		Inputs:  []stages.Port{{Name: "images", Type: artifact.TypeImages}},
+		Outputs: []stages.Port{{Name: "metrics", Type: artifact.TypeMetrics}},
+		Metrics: []string{"accuracy", "fd"},
+	})
 }

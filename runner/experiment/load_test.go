@@ -501,3 +501,23 @@ func TestPathMustNameARegularFile(t *testing.T) {
 		t.Fatalf("a path naming a FIFO: %v", list)
 	}
 }
+
+func TestExpectationsFollowTheProfile(t *testing.T) {
+	bounds := func(profile string) map[string]string {
+		g := load(t, []string{"testdata/ok/expect.yaml"}, Options{Profile: profile})
+		out := map[string]string{}
+		for _, e := range node(t, g.Experiments[0], "measured").Expect {
+			out[e.Metric] = e.String()
+			if e.Pos.Line == 0 {
+				t.Errorf("%s: the expectation on %s has no position", profile, e.Metric)
+			}
+		}
+		return out
+	}
+	eq(t, "quick", bounds("quick"), map[string]string{"accuracy": "min 0.5", "fd": "max 40"})
+	eq(t, "full", bounds("full"), map[string]string{"accuracy": "min 0.9", "fd": "max 20"})
+	e := Expectation{Metric: "fd", Min: new(float64), Max: nil}
+	if !e.Holds(0) || e.Holds(-1) {
+		t.Errorf("min 0 holds for 0 but not for -1; got %v and %v", e.Holds(0), e.Holds(-1))
+	}
+}

@@ -99,6 +99,9 @@ type stageDef struct {
 	with     []kv
 	matrix   []kv
 	inputs   []inputDef
+	expect   []expectDef
+	// expectPos is where "expect" is written.
+	expectPos Pos
 }
 
 // inputDef is one entry of a stage's "in".
@@ -147,7 +150,7 @@ var stageIDRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
 var (
 	experimentKeys = []string{"name", "doc", "include", "requires", "profiles", "stages"}
 	includeKeys    = []string{"doc", "include", "requires", "profiles", "stages"}
-	stageKeys      = []string{"kind", "doc", "in", "with", "matrix"}
+	stageKeys      = []string{"kind", "doc", "in", "with", "matrix", "expect"}
 	// stageKeyAliases maps words people often use to the stage key meant.
 	stageKeyAliases = map[string]string{
 		"params": "with", "parameters": "with", "args": "with", "param": "with",
@@ -390,6 +393,8 @@ func readStage(f *srcFile, id string, pos Pos, v *yaml.Node, c *collector) *stag
 			s.matrix = mappingEntries(f, val, c, "matrix", "write matrix: {param: [value, value, ...]}")
 		case "in":
 			s.inputs = readInputs(f, val, c)
+		case "expect":
+			s.expect, s.expectPos = readExpect(f, val, c), f.pos(p.key)
 		default:
 			fix := c.suggest(k, stageKeys, "stage keys")
 			if a, ok := stageKeyAliases[k]; ok {

@@ -46,6 +46,8 @@ type stageInfo struct {
 	files  [][]string      // of each combination of own
 	ports  []portIn
 	nodes  []*Node
+	// expect are the stage's expectations in the loaded profile.
+	expect []Expectation
 }
 
 // axis is one matrix axis with its typed values.
@@ -103,7 +105,7 @@ func (l *loader) build(raw *rawExperiment, exp *Experiment, explicit bool, c *co
 	if !l.checkRequires(raw, exp, explicit, c) {
 		return
 	}
-	ovs, ok := l.overrides(raw, c)
+	ovs, known, ok := l.overrides(raw, c)
 	if !ok {
 		return
 	}
@@ -179,6 +181,9 @@ func (l *loader) build(raw *rawExperiment, exp *Experiment, explicit bool, c *co
 	}
 	for _, s := range checked {
 		checkStage(s, l.opts.MaxMemory, c)
+	}
+	for _, s := range infos {
+		s.expect = resolveExpect(s, l.opts.Profile, known, c)
 	}
 	for _, s := range infos {
 		if s.kind != nil {
@@ -260,7 +265,7 @@ func (l *loader) checkRequires(raw *rawExperiment, exp *Experiment, explicit boo
 
 // overrides returns the chosen profile's overrides followed by the --set
 // flags; false when the profile is unknown.
-func (l *loader) overrides(raw *rawExperiment, c *collector) ([]override, bool) {
+func (l *loader) overrides(raw *rawExperiment, c *collector) ([]override, []string, bool) {
 	known := []string{"full", "quick"}
 	for name := range raw.profiles {
 		if !slices.Contains(known, name) {
@@ -274,9 +279,9 @@ func (l *loader) overrides(raw *rawExperiment, c *collector) ([]override, bool) 
 			fix = fmt.Sprintf("did you mean %q? (%s)", s, fix)
 		}
 		c.add(raw.profilesPos, fix, "unknown profile %q", clip(l.opts.Profile))
-		return nil, false
+		return nil, nil, false
 	}
-	return append(append([]override{}, raw.profiles[l.opts.Profile]...), l.sets...), true
+	return append(append([]override{}, raw.profiles[l.opts.Profile]...), l.sets...), known, true
 }
 
 // resolveParams types s's parameters: defaults, then "with", then the
@@ -783,7 +788,7 @@ func expand(s *stageInfo, exp *Experiment) {
 			params, files = maps.Clone(params), slices.Clone(files)
 		}
 		n := &Node{ID: nodeID(d.id, s.axes, dg), Stage: d.id, Doc: d.doc, Experiment: exp, Kind: s.kind,
-			Params: params, Files: files, Pos: d.pos}
+			Params: params, Files: files, Expect: s.expect, Pos: d.pos}
 		if len(s.axes) > 0 {
 			n.Matrix = map[string]any{}
 			for j, a := range s.axes {

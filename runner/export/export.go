@@ -62,7 +62,10 @@ func Encode(a artifact.Artifact, ext string) ([]byte, error) {
 			return v.PNG, nil
 		}
 	case ext == ".json":
-		if v, ok := a.(*artifact.Series); ok {
+		switch v := a.(type) {
+		case *artifact.Series:
+			return json.MarshalIndent(v, "", " ")
+		case artifact.Metrics:
 			return json.MarshalIndent(v, "", " ")
 		}
 	case ext == ".txt":
@@ -82,7 +85,7 @@ func Formats(t artifact.Type) []string {
 		return []string{".npy"}
 	case artifact.TypeFigure:
 		return []string{".png"}
-	case artifact.TypeSeries:
+	case artifact.TypeSeries, artifact.TypeMetrics:
 		return []string{".json"}
 	case artifact.TypeText:
 		return []string{".txt"}

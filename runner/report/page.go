@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"difflab/runner/metrictable"
 	"difflab/stages/artifact"
 )
 
@@ -25,6 +26,10 @@ type expView struct {
 	Doc                              []string
 	Figures                          []*figView
 	Stages                           []*stageView
+	// Metrics are the headline metrics of the metric stages, one row per
+	// stage and metric; Problems name metrics that could not be read.
+	Metrics  []metricRow
+	Problems []string
 	// Computed counts, per run, the nodes whose outputs exist.
 	Computed []int
 	Total    int
@@ -82,6 +87,15 @@ type paramRow struct {
 	Differs     bool
 }
 
+// metricRow is one metric of one stage in every run, with the difference
+// between two runs, Moved when it goes beyond their intervals.
+type metricRow struct {
+	Stage, Metric string
+	Values        []string
+	Diff          string
+	Moved         bool
+}
+
 type stageView struct {
 	ID, Kind string
 	Cells    []stageCell
@@ -134,6 +148,9 @@ func buildExperiment(e *Experiment, opts *Options, files *fileStore) (*expView, 
 				e.Path, n.ID, len(n.Runs), len(opts.Runs), strings.Join(opts.Runs, ", "))
 		}
 		byID[n.ID] = n
+	}
+	if e.Skipped == "" {
+		v.Metrics, v.Problems = metricRows(e)
 	}
 	for _, n := range e.Nodes {
 		sv := &stageView{ID: n.ID, Kind: n.Kind}
@@ -402,4 +419,46 @@ func paragraphs(doc string) []string {
 	}
 	flush()
 	return out
+}
+
+// metricRows reads the metrics outputs of e's nodes in every run and lays
+// them out with metrictable; problems names the outputs that could not be
+// read.
+func metricRows(e *Experiment) (rows []metricRow, problems []string) {
+	var sts []metrictable.Stage
+	for _, n := range e.Nodes {
+		for _, o := range n.Outputs {
+			if o.Type != artifact.TypeMetrics {
+				continue
+			}
+			st := metrictable.Stage{Experiment: e.Path, ID: n.ID}
+			for _, r := range n.Runs {
+				var ms artifact.Metrics
+				if r.Computed() {
+					a, err := artifact.Load(artifact.TypeMetrics, r.Dir, o.Name)
+					if err != nil {
+						problems = append(problems, fmt.Sprintf("%s: %v", n.ID, err))
+					} else {
+						ms = a.(artifact.Metrics)
+					}
+				}
+				st.Runs = append(st.Runs, ms)
+			}
+			sts = append(sts, st)
+		}
+	}
+	for _, r := range metrictable.Rows(sts, true) {
+		row := metricRow{Stage: r.Stage, Metric: r.Metric, Moved: r.Moved}
+		for _, v := range r.Values {
+			row.Values = append(row.Values, metrictable.Format(v))
+		}
+		if r.Diff != nil {
+			row.Diff = fmt.Sprintf("%+.4g", *r.Diff)
+			if r.Moved {
+				row.Diff += " (beyond the intervals)"
+			}
+		}
+		rows = append(rows, row)
+	}
+	return rows, problems
 }

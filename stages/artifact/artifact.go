@@ -41,13 +41,14 @@ type Type string
 
 // The artifact types.
 const (
-	TypeImages Type = "images"
-	TypeTensor Type = "tensor"
-	TypeLabels Type = "labels"
-	TypeSeries Type = "series"
-	TypeFigure Type = "figure"
-	TypeModel  Type = "model"
-	TypeText   Type = "text"
+	TypeImages  Type = "images"
+	TypeTensor  Type = "tensor"
+	TypeLabels  Type = "labels"
+	TypeSeries  Type = "series"
+	TypeFigure  Type = "figure"
+	TypeModel   Type = "model"
+	TypeText    Type = "text"
+	TypeMetrics Type = "metrics"
 )
 
 // Artifact is a typed stage output.
@@ -76,13 +77,15 @@ func Load(t Type, dir, name string) (Artifact, error) {
 		return loadModel(dir, name)
 	case TypeText:
 		return loadText(dir, name)
+	case TypeMetrics:
+		return loadMetrics(dir, name)
 	}
 	return nil, fmt.Errorf("artifact: unknown type %q (known: %v)", t, Types())
 }
 
 // Types lists the artifact types in sorted order.
 func Types() []Type {
-	ts := []Type{TypeImages, TypeTensor, TypeLabels, TypeSeries, TypeFigure, TypeModel, TypeText}
+	ts := []Type{TypeImages, TypeTensor, TypeLabels, TypeSeries, TypeFigure, TypeModel, TypeText, TypeMetrics}
 	sort.Slice(ts, func(i, j int) bool { return ts[i] < ts[j] })
 	return ts
 }

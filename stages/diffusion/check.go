@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"difflab/models/classifier"
 	"difflab/models/dataset"
 	"difflab/models/ddpm"
 	"difflab/stages"
@@ -108,13 +109,13 @@ func runCheck(ctx *stages.Context) error {
 		return fmt.Errorf("stage %s: %w", ctx.Stage, err)
 	}
 	rng := ddpm.NewRand(uint64(p.Int("seed")))
-	c := newClassifier(28*28, p.Int("hidden"), 10, rng)
+	c := classifier.New(28*28, p.Int("hidden"), 10, rng)
 	epochs := p.Int("epochs")
-	c.train(trainX.Data, trainY, trainX.Shape[0], epochs, 128, 1e-3, rng, func(e int, loss float64) {
+	c.Train(trainX.Data, trainY, trainX.Shape[0], epochs, 128, 1e-3, rng, func(e int, loss float64) {
 		ctx.Report(e, epochs, fmt.Sprintf("classifier epoch %d loss %.4f", e, loss))
 	})
 	var b strings.Builder
-	testAcc := accuracy(c.predict(testX.Data, testX.Shape[0]), testY) // data sets are in [0, 1]
+	testAcc := classifier.Accuracy(c.Predict(testX.Data, testX.Shape[0]), testY) // data sets are in [0, 1]
 	fmt.Fprintf(&b, "Classifier: perceptron 784-%d-10 trained on the %s training split (%d images, %d epochs); "+
 		"accuracy on its test split %.1f%%.\n\n", p.Int("hidden"), d.Name, trainX.Shape[0], epochs, 100*testAcc)
 	fmt.Fprintf(&b, "| input | scored | recognised | accuracy | by class |\n|---|---|---|---|---|\n")
@@ -123,7 +124,7 @@ func runCheck(ctx *stages.Context) error {
 		if err := checkLabels(nonNegative(s.labels), 10); err != nil {
 			return fmt.Errorf("stage %s: input %s: %w", ctx.Stage, s.name, err)
 		}
-		pred := c.predict(unit(s.samples), s.samples.N())
+		pred := c.Predict(unit(s.samples), s.samples.N())
 		right, scored := 0, 0
 		var perRight, perScored [10]int
 		for k, want := range s.labels {
@@ -176,13 +177,12 @@ func nonNegative(l artifact.Labels) []int64 {
 	return out
 }
 
-// accuracy returns the fraction of pred equal to want.
-func accuracy(pred, want []int64) float64 {
-	right := 0
-	for i, p := range pred {
-		if p == want[i] {
-			right++
+// checkLabels reports labels outside 0..classes-1.
+func checkLabels(y []int64, classes int) error {
+	for i, l := range y {
+		if l < 0 || l >= int64(classes) {
+			return fmt.Errorf("label %d of image %d is not a class 0..%d", l, i, classes-1)
 		}
 	}
-	return float64(right) / float64(len(pred))
+	return nil
 }

@@ -1,7 +1,10 @@
-package diffusion
+package classifier
 
 import (
 	"math"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"difflab/models/ddpm"
@@ -9,7 +12,7 @@ import (
 
 func TestClassifierGradient(t *testing.T) {
 	rng := ddpm.NewRand(11)
-	c := newClassifier(6, 5, 3, rng)
+	c := New(6, 5, 3, rng)
 	for i := range c.b1 {
 		c.b1[i] = 0.1 // keep ReLUs away from their kink
 	}
@@ -50,9 +53,9 @@ func TestClassifierLearnsSeparableClasses(t *testing.T) {
 			x[i*in+k] = float32(v)
 		}
 	}
-	c := newClassifier(in, 8, classes, rng)
+	c := New(in, 8, classes, rng)
 	var first, last float64
-	c.train(x, y, n, 20, 20, 1e-2, rng, func(e int, loss float64) {
+	c.Train(x, y, n, 20, 20, 1e-2, rng, func(e int, loss float64) {
 		if e == 1 {
 			first = loss
 		}
@@ -61,7 +64,34 @@ func TestClassifierLearnsSeparableClasses(t *testing.T) {
 	if !(last < first/4) {
 		t.Errorf("loss went from %v to %v", first, last)
 	}
-	if a := accuracy(c.predict(x, n), y); a < 0.99 {
+	if a := Accuracy(c.Predict(x, n), y); a < 0.99 {
 		t.Errorf("training accuracy %v on separable classes", a)
+	}
+}
+
+func TestSaveLoadRoundTrip(t *testing.T) {
+	rng := ddpm.NewRand(13)
+	c := New(6, 5, 3, rng)
+	dir := t.TempDir()
+	if err := c.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := make([]float32, 4*6)
+	ddpm.FillNormal(x, rng)
+	a, b := c.Features(x, 4), l.Features(x, 4)
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("feature %d: %v before saving, %v after loading", i, a[i], b[i])
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "weights.bin"), []byte{1, 2, 3}, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), "weights.bin") {
+		t.Errorf("truncated weights: error %v, want one naming weights.bin", err)
 	}
 }

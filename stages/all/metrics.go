@@ -1,0 +1,3 @@
+package all
+
+import _ "difflab/stages/metrics" // metrics.classifier, metrics.reference, metrics.samples
