@@ -84,6 +84,11 @@ type Options struct {
 	// unless it holds one), unless the client is read-only. Its failures
 	// never fail a stage. Force and Reproduce do not fetch.
 	Remote *remote.Client
+	// Executor, when not nil, runs the stages it does not call Local
+	// somewhere else, such as Slurm jobs, each in a fresh process against
+	// this cache (see RunStage); the head waits for them and reads their
+	// entries. Reproduce runs every stage in the head.
+	Executor Executor
 }
 
 // ErrNoSuchStage is the cause of the error of Run and Plan when Only names
@@ -424,6 +429,9 @@ func (r *run) obtainOnce(ctx context.Context, n *experiment.Node, sl *slot, log 
 	}
 	if e, err := lookup(); err != nil || e != nil && !repro {
 		return e, fromCache, err
+	}
+	if r.opts.Executor != nil && !repro && !r.opts.Executor.Local(n) {
+		return r.executeElsewhere(ctx, n, key, force, log)
 	}
 	lk, err := r.lock(ctx, key, sl, log)
 	if err != nil {

@@ -35,6 +35,10 @@ type StageResult struct {
 	// Uploaded marks an executed stage whose entry this run uploaded to the
 	// remote cache.
 	Uploaded bool `json:"uploaded,omitempty"`
+	// Job is the id of the job that ran the stage, and JobLog its log
+	// file, when an Executor ran it (see Options.Executor).
+	Job    string `json:"job,omitempty"`
+	JobLog string `json:"job_log,omitempty"`
 }
 
 // Summary reports a Run or a Plan. It encodes to JSON with stable field
