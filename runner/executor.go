@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -128,7 +129,9 @@ func RunStage(ctx context.Context, g *experiment.Graph, experimentPath, id, key 
 	defer sl.release()
 	sl.acquire(ctx)
 	res := r.states[n].res
+	begin := time.Now()
 	e, how, err := r.obtainOnce(ctx, n, sl, log)
+	res.Seconds = time.Since(begin).Seconds()
 	switch {
 	case err != nil && ctx.Err() != nil:
 		res.Status, res.Reason = StatusSkipped, "interrupted while running"
@@ -139,7 +142,7 @@ func RunStage(ctx context.Context, g *experiment.Graph, experimentPath, id, key 
 	case how == computed:
 		res.Status = StatusExecuted
 	default:
-		res.Status = StatusCached
+		res.Status, res.Seconds = StatusCached, 0
 	}
 	if err := r.c.SetLast(n.Experiment.Path, n.ID, e.Key); err != nil {
 		log.Warn().Err(err).Msg("cannot record the key for plan")
