@@ -274,7 +274,11 @@ func TestSlurmRestartedHeadAdoptsJobs(t *testing.T) {
 		t.Fatalf("queue while x runs: %v", jobs)
 	}
 	id, _, _ := strings.Cut(jobs[0], "|")
-	// The job outlives its head; a new head waits for it.
+	// The job outlives its head; status lists it, and a new head waits
+	// for it.
+	if code, out, errs := w.do("status"); code != exitOK || !strings.Contains(out, "1 stages in flight as Slurm jobs\n  job "+id+"  RUNNING  gate.yaml x  since ") {
+		t.Errorf("status: exit %d\n%s%s", code, out, errs)
+	}
 	go func() {
 		time.Sleep(time.Second)
 		os.WriteFile(w.gate, nil, 0o644)

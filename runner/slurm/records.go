@@ -26,8 +26,9 @@ type Record struct {
 	Key        string    `json:"key"`
 	Since      time.Time `json:"since"`
 	// State is the job's state in the queue, filled in by InFlight
-	// ("PENDING", "RUNNING"); empty when Slurm does not list it.
-	State string `json:"-"`
+	// ("PENDING", "RUNNING"); empty when Slurm does not list it. Records
+	// on disk leave it out.
+	State string `json:"state,omitempty"`
 }
 
 // recordDir is where the records of jobs in flight are kept.
