@@ -461,6 +461,9 @@ func (r *run) obtainOnce(ctx context.Context, n *experiment.Node, sl *slot, log 
 	if e, err = r.execute(ctx, n, key, force, log); err != nil {
 		return nil, fromCache, err
 	}
+	if lk.Lost() {
+		log.Warn().Msg("another process took this one for dead and broke its lock; both publish the same complete entry")
+	}
 	r.upload(ctx, e, log)
 	return e, computed, nil
 }
