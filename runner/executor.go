@@ -87,10 +87,6 @@ func (e *KeyMismatchError) Error() string {
 func RunStage(ctx context.Context, g *experiment.Graph, experimentPath, id, key string, opts Options) (StageResult, error) {
 	opts.Only, opts.Reproduce, opts.Results, opts.Executor = nil, false, "", nil
 	opts.Jobs = 1
-	r, err := prepare(g, &opts)
-	if err != nil {
-		return StageResult{}, err
-	}
 	var n *experiment.Node
 	for _, m := range g.Nodes {
 		if m.Experiment.Path == experimentPath && m.ID == id {
@@ -99,6 +95,12 @@ func RunStage(ctx context.Context, g *experiment.Graph, experimentPath, id, key 
 	}
 	if n == nil {
 		return StageResult{}, fmt.Errorf("%s: %w %q", experimentPath, ErrNoSuchStage, id)
+	}
+	// Only n and what it depends on need keys: a job of a graph of many
+	// stages must not digest them all.
+	r, err := prepare(ancestry(g, n), &opts)
+	if err != nil {
+		return StageResult{}, err
 	}
 	if now := r.keys[n].Key; now != key {
 		return StageResult{}, &KeyMismatchError{Node: experimentPath + ":" + id, Planned: key, Now: now}
@@ -148,4 +150,30 @@ func RunStage(ctx context.Context, g *experiment.Graph, experimentPath, id, key 
 		log.Warn().Err(err).Msg("cannot record the key for plan")
 	}
 	return res, nil
+}
+
+// ancestry returns the graph of n and the nodes it depends on, in g's
+// order.
+func ancestry(g *experiment.Graph, n *experiment.Node) *experiment.Graph {
+	need := map[*experiment.Node]bool{}
+	var visit func(m *experiment.Node)
+	visit = func(m *experiment.Node) {
+		if need[m] {
+			return
+		}
+		need[m] = true
+		for _, srcs := range m.Inputs {
+			for _, s := range srcs {
+				visit(s.Node)
+			}
+		}
+	}
+	visit(n)
+	sub := &experiment.Graph{Experiments: g.Experiments}
+	for _, m := range g.Nodes {
+		if need[m] {
+			sub.Nodes = append(sub.Nodes, m)
+		}
+	}
+	return sub
 }
