@@ -321,3 +321,36 @@ func TestSlurmTwoHeadsComputeEachStageOnce(t *testing.T) {
 		t.Errorf("runs per stage: %v, want each once", n)
 	}
 }
+
+func TestSlurmInterruptCancelsJobs(t *testing.T) {
+	w := newSlurmWS(t, map[string]string{"gate.yaml": gateYAML})
+	h, out := w.head(w.exp)
+	w.waitReady("x")
+	jobs := queue(t)
+	if len(jobs) != 1 {
+		t.Fatalf("queue while x runs: %v", jobs)
+	}
+	id, _, _ := strings.Cut(jobs[0], "|")
+	h.Process.Signal(syscall.SIGINT)
+	err := h.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitInterrupted {
+		t.Fatalf("head: %v, want exit %d", err, exitInterrupted)
+	}
+	var s runner.Summary
+	if err := json.Unmarshal(out.Bytes(), &s); err != nil || !s.Interrupted || s.Stages[0].Status != runner.StatusSkipped {
+		t.Fatalf("summary: %v %s", err, out)
+	}
+	// scancel returned before the head ended; the job ends within KillWait.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		q := queue(t)
+		if len(q) == 1 && q[0] == id+"|difflab-"+s.Stages[0].Key+"|CANCELLED" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("queue after the head was interrupted: %v", q)
+		}
+	}
+	if n := w.runs(); n["y"]+n["z"] != 0 {
+		t.Errorf("dependents ran: %v", n)
+	}
+}

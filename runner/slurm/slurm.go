@@ -12,9 +12,10 @@
 // so a head killed and started again picks up its jobs, and the key's lock
 // makes a stage computed once even when two heads submit it.
 //
-// Job states come from squeue (one call per poll for all jobs in flight)
-// and, for a job no longer listed, scontrol; a cluster without accounting
-// needs nothing more. Cancelling the context cancels the jobs with scancel.
+// Job states come from squeue (one call per poll for all the user's jobs)
+// and, for a job not listed, scontrol; a cluster without accounting needs
+// nothing more. Cancelling the context cancels the jobs the executor
+// submitted, with scancel.
 package slurm
 
 import (
@@ -139,7 +140,9 @@ func Defaults(n *experiment.Node) experiment.Resources {
 func JobName(key string) string { return JobPrefix + key }
 
 // Execute implements runner.Executor: it adopts the queued or running job
-// named after key, or submits one, and waits for it to end.
+// named after key, or submits one, and waits for it to end. When ctx is
+// cancelled it cancels the job it submitted (scancel); an adopted job is
+// left to run, since another head may wait for it.
 func (x *Executor) Execute(ctx context.Context, n *experiment.Node, key string, force bool, log zerolog.Logger) (runner.Job, error) {
 	name := JobName(key)
 	id, err := x.find(ctx, name)
@@ -147,7 +150,8 @@ func (x *Executor) Execute(ctx context.Context, n *experiment.Node, key string, 
 		return runner.Job{}, err
 	}
 	logPattern := filepath.Join(x.cfg.LogDir, logName(n, key))
-	if id != "" && !force {
+	adopted := id != "" && !force
+	if adopted {
 		log.Info().Str("job", id).Msg("waiting for the job already queued for this stage")
 	} else {
 		if id, err = x.submit(ctx, n, key, name, logPattern, force); err != nil {
@@ -162,7 +166,8 @@ func (x *Executor) Execute(ctx context.Context, n *experiment.Node, key string, 
 	defer x.unrecord(key, id)
 	st, err := x.wait(ctx, id)
 	if err != nil {
-		if ctx.Err() != nil {
+		// Another head may wait for an adopted job: leave it be.
+		if ctx.Err() != nil && !adopted {
 			x.cancel(id, log)
 		}
 		return job, err
@@ -354,7 +359,7 @@ func (x *Executor) poll() {
 func (x *Executor) ended(ids []string) map[string]jobState {
 	ctx, done := context.WithTimeout(context.Background(), time.Minute)
 	defer done()
-	out, err := command(ctx, "squeue", "--noheader", "--states=all", "--format=%i|%T|%r")
+	out, err := command(ctx, "squeue", "--noheader", "--me", "--states=all", "--format=%i|%T|%r")
 	if err != nil {
 		return nil
 	}
