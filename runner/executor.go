@@ -65,15 +65,16 @@ func (r *run) executeElsewhere(ctx context.Context, n *experiment.Node, key stri
 }
 
 // KeyMismatchError is the error of RunStage when the stage's key, computed
-// from the files as they are now, is not the key the head planned: an
-// experiment file or an input file changed since.
+// from the files as they are now and this machine's engines, is not the key
+// the head planned: a file changed since, or the engine lines differ.
 type KeyMismatchError struct {
 	Node, Planned, Now string
 }
 
 // Error implements error.
 func (e *KeyMismatchError) Error() string {
-	return fmt.Sprintf("stage %s: its key is now %s, the run planned %s: a file it reads changed since the run started (fix: run again)",
+	return fmt.Sprintf("stage %s: its key is now %s, the run planned %s: a file it reads changed since the run started, "+
+		"or this machine computes other bytes than the head's (fix: run again; compare the key lines of --explain-keys here and on the head)",
 		e.Node, cache.Short(e.Now), cache.Short(e.Planned))
 }
 
