@@ -77,6 +77,11 @@ type Executor struct {
 	mu      sync.Mutex
 	waiting map[string][]chan jobState // job id to its waiters
 	polling bool
+
+	submitting chan struct{} // one element per submission under way
+
+	cancelMu   sync.Mutex
+	cancelling *cancelBatch // the batch of cancellations being gathered
 }
 
 // New returns an executor, checking that sbatch and squeue run.
@@ -108,7 +113,7 @@ func New(cfg Config) (*Executor, error) {
 	if out, err := command(context.Background(), "squeue", "--noheader", "--format=%i", "--jobs=0"); err != nil && !strings.Contains(out, "Invalid job id") {
 		return nil, fmt.Errorf("slurm: squeue does not answer: %s", firstLine(out, err))
 	}
-	return &Executor{cfg: cfg, waiting: map[string][]chan jobState{}}, nil
+	return &Executor{cfg: cfg, waiting: map[string][]chan jobState{}, submitting: make(chan struct{}, submitters)}, nil
 }
 
 // Light reports whether n is a stage the head runs itself under InHead: a
@@ -145,18 +150,14 @@ func JobName(key string) string { return JobPrefix + key }
 // left to run, since another head may wait for it.
 func (x *Executor) Execute(ctx context.Context, n *experiment.Node, key string, force bool, log zerolog.Logger) (runner.Job, error) {
 	name := JobName(key)
-	id, err := x.find(ctx, name)
+	logPattern := filepath.Join(x.cfg.LogDir, logName(n, key))
+	id, adopted, err := x.findOrSubmit(ctx, n, key, name, logPattern, force)
 	if err != nil {
 		return runner.Job{}, err
 	}
-	logPattern := filepath.Join(x.cfg.LogDir, logName(n, key))
-	adopted := id != "" && !force
 	if adopted {
 		log.Info().Str("job", id).Msg("waiting for the job already queued for this stage")
 	} else {
-		if id, err = x.submit(ctx, n, key, name, logPattern, force); err != nil {
-			return runner.Job{}, err
-		}
 		log.Info().Str("job", id).Msg("submitted")
 	}
 	job := runner.Job{ID: id, Log: strings.ReplaceAll(logPattern, "%j", id)}
@@ -176,6 +177,52 @@ func (x *Executor) Execute(ctx context.Context, n *experiment.Node, key string, 
 		return job, fmt.Errorf("job %s %s%s; its log is %s", id, st.state, st.detail(), job.Log)
 	}
 	return job, nil
+}
+
+// submitters is how many sbatch and squeue calls of stages to submit run
+// at once: more only make slurmctld time out.
+const submitters = 4
+
+// submitTries is how often a submission that timed out is tried.
+const submitTries = 5
+
+// findOrSubmit adopts the queued or running job called name (unless force
+// is set) or submits one, trying again after a submission that timed out:
+// the controller may have queued the job nonetheless, and the next try
+// adopts it.
+func (x *Executor) findOrSubmit(ctx context.Context, n *experiment.Node, key, name, logPattern string, force bool) (id string, adopted bool, err error) {
+	select {
+	case x.submitting <- struct{}{}:
+	case <-ctx.Done():
+		return "", false, ctx.Err()
+	}
+	defer func() { <-x.submitting }()
+	delay := time.Second
+	for try := 1; ; try++ {
+		if !force || try > 1 {
+			if id, err = x.find(ctx, name); err != nil || id != "" {
+				return id, err == nil && !force, err
+			}
+		}
+		id, err = x.submit(ctx, n, key, name, logPattern, force)
+		if err == nil || try == submitTries || !transient(err) {
+			return id, false, err
+		}
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return "", false, ctx.Err()
+		}
+		delay *= 2
+	}
+}
+
+// transient reports whether a failed Slurm command may succeed when tried
+// again.
+func transient(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "timed out") || strings.Contains(msg, "temporarily unavailable") ||
+		strings.Contains(msg, "Slurm temporarily unable")
 }
 
 // logName is the log file pattern of n's job, %j standing for the job id.
@@ -254,16 +301,60 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// cancel cancels job id, logging a failure.
+// cancel cancels job id and returns once scancel ran, logging a failure.
+// The ids of the jobs cancelled at about the same time (all of them, when
+// the head is interrupted) go to one scancel call, by cancelBatch at a
+// time.
 func (x *Executor) cancel(id string, log zerolog.Logger) {
-	ctx, done := context.WithTimeout(context.Background(), 30*time.Second)
-	defer done()
-	if out, err := command(ctx, "scancel", id); err != nil {
-		log.Error().Str("job", id).Str("error", firstLine(out, err)).Msg("cannot cancel the job")
+	x.cancelMu.Lock()
+	b := x.cancelling
+	if b == nil {
+		b = &cancelBatch{done: make(chan struct{})}
+		x.cancelling = b
+		go x.flushCancels(b)
+	}
+	b.ids = append(b.ids, id)
+	x.cancelMu.Unlock()
+	<-b.done
+	if b.err != "" {
+		log.Error().Str("job", id).Str("error", b.err).Msg("cannot cancel the job")
 		return
 	}
 	log.Warn().Str("job", id).Msg("cancelled")
 }
+
+// cancelBatch is the jobs one scancel call cancels.
+type cancelBatch struct {
+	ids  []string
+	err  string // set before done is closed
+	done chan struct{}
+}
+
+// cancelGather is how long a batch of cancellations waits for more ids.
+const cancelGather = 50 * time.Millisecond
+
+// flushCancels cancels the jobs of b, cancelIDs at a time, once the
+// cancellations of cancelGather are in.
+func (x *Executor) flushCancels(b *cancelBatch) {
+	time.Sleep(cancelGather)
+	x.cancelMu.Lock()
+	x.cancelling = nil
+	ids := b.ids
+	x.cancelMu.Unlock()
+	ctx, done := context.WithTimeout(context.Background(), time.Minute)
+	defer done()
+	for len(ids) > 0 {
+		n := min(len(ids), cancelIDs)
+		if out, err := command(ctx, "scancel", ids[:n]...); err != nil {
+			b.err = firstLine(out, err)
+		}
+		ids = ids[n:]
+	}
+	close(b.done)
+}
+
+// cancelIDs is the most job ids one scancel call names.
+const cancelIDs = 500
 
 // jobState is a job's state as Slurm names it, and how it ended.
 type jobState struct {
