@@ -111,6 +111,7 @@ TaskPlugin=task/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 SchedulerType=sched/backfill
+SchedulerParameters=sched_min_interval=0,batch_sched_delay=0
 StateSaveLocation=%[2]s/state
 SlurmdSpoolDir=%[2]s/spool
 SlurmctldPidFile=%[2]s/slurmctld.pid
