@@ -31,7 +31,7 @@ type runFlags struct {
 	cache       *string
 	device      *deviceFlag
 	remote      *remoteFlags
-	executor    *executorFlags
+	executor    *executorFlags // run only
 	results     string
 	jobs        int
 	force       bool
@@ -43,7 +43,7 @@ type runFlags struct {
 }
 
 func addRunFlags(fs *flag.FlagSet) *runFlags {
-	f := &runFlags{load: addLoadFlags(fs), log: addLogFlags(fs), cache: addCacheFlag(fs), device: addDeviceFlag(fs), remote: addRemoteFlags(fs), executor: addExecutorFlags(fs)}
+	f := &runFlags{load: addLoadFlags(fs), log: addLogFlags(fs), cache: addCacheFlag(fs), device: addDeviceFlag(fs), remote: addRemoteFlags(fs)}
 	fs.StringVar(&f.results, "results", "results", "folder that receives every stage's outputs")
 	fs.IntVar(&f.jobs, "jobs", runner.DefaultJobs(), "stages run at once (with --executor slurm: jobs in flight, default 200)")
 	fs.BoolVar(&f.force, "force", false, "recompute the stages even when cached (with --only: only those named)")
@@ -85,6 +85,9 @@ type runSetup struct {
 func setUpRun(name, doc string, args []string) (*runSetup, int) {
 	fs := newFlagSet(name, "[PATH...]", doc)
 	f := addRunFlags(fs)
+	if name == "run" {
+		f.executor = addExecutorFlags(fs)
+	}
 	paths, code, ok := parseArgs(fs, args)
 	if !ok {
 		return nil, code

@@ -67,3 +67,14 @@ func TestRunStage(t *testing.T) {
 		}
 	}
 }
+
+func TestUnknownExecutor(t *testing.T) {
+	w := newWS(t, map[string]string{"demo.yaml": demoYAML})
+	code, _, errs := w.do("run", "--executor", "nope", w.exp)
+	if code != exitUsage || !strings.Contains(errs, "--executor nope: unknown executor (fix: --executor local or --executor slurm)") {
+		t.Fatalf("exit %d, stderr:\n%s", code, errs)
+	}
+	if code, _, errs := w.do("plan", "--executor", "slurm", w.exp); code != exitUsage || !strings.Contains(errs, "flag provided but not defined: -executor") {
+		t.Fatalf("plan --executor: exit %d, stderr:\n%s", code, errs)
+	}
+}
