@@ -354,3 +354,23 @@ func TestSlurmInterruptCancelsJobs(t *testing.T) {
 		t.Errorf("dependents ran: %v", n)
 	}
 }
+
+func TestSlurmFailedJobNamesJobAndLog(t *testing.T) {
+	w := newSlurmWS(t, map[string]string{"fail.yaml": "resources: {mem: 100M}\nstages:\n  x:\n    kind: clitest.fail\n  y:\n    kind: clitest.scale\n    in: {in: x}\n"})
+	code, out, errs := w.do("run", append([]string{"--json"}, append(w.flags, w.exp)...)...)
+	var s runner.Summary
+	if err := json.Unmarshal([]byte(out), &s); err != nil || code != exitStageFailed {
+		t.Fatalf("exit %d, want %d\n%s%s", code, exitStageFailed, out, errs)
+	}
+	x := s.Stages[0]
+	want := "job " + x.Job + " FAILED (exit code 4:0, reason NonZeroExitCode); its log is " + x.JobLog
+	if x.Status != runner.StatusFailed || x.Job == "" || x.Error != want {
+		t.Errorf("x: %q, want %q", x.Error, want)
+	}
+	if log, err := os.ReadFile(x.JobLog); err != nil || !strings.Contains(string(log), "deliberate failure") {
+		t.Errorf("the job's log does not say why: %v\n%s", err, log)
+	}
+	if y := s.Stages[1]; y.Status != runner.StatusSkipped || y.Reason != "input x failed" || y.Job != "" {
+		t.Errorf("y: %+v", y)
+	}
+}
