@@ -85,6 +85,11 @@ type Options struct {
 	// unless it holds one), unless the client is read-only. Its failures
 	// never fail a stage. Force and Reproduce do not fetch.
 	Remote *remote.Client
+	// Executor, when not nil, runs the stages it does not call Local
+	// somewhere else, such as Slurm jobs, each in a fresh process against
+	// this cache (see RunStage); the head waits for them and reads their
+	// entries. Reproduce runs every stage in the head.
+	Executor Executor
 }
 
 // ErrNoSuchStage is the cause of the error of Run and Plan when Only names
@@ -438,6 +443,9 @@ func (r *run) obtainOnce(ctx context.Context, n *experiment.Node, sl *slot, log 
 	if e, err := lookup(); err != nil || e != nil && !repro {
 		return e, fromCache, err
 	}
+	if r.opts.Executor != nil && !repro && !r.opts.Executor.Local(n) {
+		return r.executeElsewhere(ctx, n, key, force, log)
+	}
 	lk, err := r.lock(ctx, key, sl, log)
 	if err != nil {
 		return nil, fromCache, err
@@ -465,6 +473,9 @@ func (r *run) obtainOnce(ctx context.Context, n *experiment.Node, sl *slot, log 
 	}
 	if e, err = r.execute(ctx, n, key, force, log); err != nil {
 		return nil, fromCache, err
+	}
+	if lk.Lost() {
+		log.Warn().Msg("another process took this one for dead and broke its lock; both publish the same complete entry")
 	}
 	r.upload(ctx, e, log)
 	return e, computed, nil

@@ -43,6 +43,10 @@ type StageResult struct {
 	// Expectations are the checks of the stage's expectations (expect: in
 	// the experiment file) against its Metrics.
 	Expectations []ExpectResult `json:"expectations,omitempty"`
+	// Job is the id of the job that ran the stage, and JobLog its log
+	// file, when an Executor ran it (see Options.Executor).
+	Job    string `json:"job,omitempty"`
+	JobLog string `json:"job_log,omitempty"`
 }
 
 // ExpectResult is one expectation checked against the metric it bounds.

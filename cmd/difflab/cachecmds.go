@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -11,11 +12,12 @@ import (
 	"difflab/models/ort"
 	"difflab/runner"
 	"difflab/runner/cache"
+	"difflab/runner/slurm"
 	"difflab/stages"
 )
 
 func init() {
-	register("status", "describe the cache: entries, sizes, leftovers (--list: every entry)", cmdStatus)
+	register("status", "describe the cache: entries, sizes, leftovers, Slurm jobs in flight (--list: every entry)", cmdStatus)
 	register("gc", "remove cache entries no experiment needs, or unused for a while, and leftovers", cmdGC)
 }
 
@@ -50,6 +52,11 @@ func cmdStatus(args []string) int {
 	if rc != nil {
 		rs = probeRemote(rc)
 	}
+	jobs, err := slurm.InFlight(context.Background(), c.Root())
+	if err != nil {
+		fmt.Fprintln(stderr, "difflab:", err)
+		return exitError
+	}
 	var entries []cache.Info
 	if *list {
 		if entries, err = c.List(); err != nil {
@@ -60,9 +67,10 @@ func cmdStatus(args []string) int {
 	if *asJSON {
 		json.NewEncoder(stdout).Encode(struct {
 			*cache.Stats
-			List   []cache.Info  `json:"list,omitempty"`
-			Remote *remoteStatus `json:"remote,omitempty"`
-		}{st, entries, rs})
+			List   []cache.Info   `json:"list,omitempty"`
+			Remote *remoteStatus  `json:"remote,omitempty"`
+			Jobs   []slurm.Record `json:"jobs,omitempty"`
+		}{st, entries, rs, jobs})
 		return exitOK
 	}
 	fmt.Fprintf(stdout, "cache %s\n%d entries, %s\n%d resumable states, %s\n",
@@ -71,6 +79,16 @@ func cmdStatus(args []string) int {
 		fmt.Fprintf(stdout, "  %s  %9s  saved %s  %s\n", cache.Short(s.Key), stages.FormatBytes(s.Bytes), s.Saved.Local().Format(time.DateTime), s.Owner)
 	}
 	fmt.Fprintf(stdout, "%d temporary directories\n", st.Temps)
+	if len(jobs) > 0 {
+		fmt.Fprintf(stdout, "%d stages in flight as Slurm jobs\n", len(jobs))
+		for _, j := range jobs {
+			state := j.State
+			if state == "" {
+				state = "unknown to squeue"
+			}
+			fmt.Fprintf(stdout, "  job %s  %s  %s %s  since %s  log %s\n", j.Job, state, j.Experiment, j.Stage, j.Since.Local().Format(time.DateTime), j.Log)
+		}
+	}
 	if rs != nil {
 		fmt.Fprintln(stdout, rs)
 	}

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -143,19 +142,11 @@ func (b *byteSize) String() string {
 
 // Set implements flag.Value.
 func (b *byteSize) Set(v string) error {
-	s := strings.ToUpper(strings.TrimSpace(v))
-	s = strings.TrimSuffix(strings.TrimSuffix(s, "B"), "I") // 16GiB, 16GB: 16G
-	mult := 1.0
-	if s != "" {
-		if i := strings.IndexByte("KMGT", s[len(s)-1]); i >= 0 {
-			mult, s = math.Pow(1024, float64(i+1)), s[:len(s)-1]
-		}
+	n, err := experiment.ParseSize(v)
+	if err != nil {
+		return err
 	}
-	n, err := strconv.ParseFloat(s, 64)
-	if err != nil || n <= 0 {
-		return fmt.Errorf("%q is not a size such as 16G or 512M", v)
-	}
-	*b = byteSize(n * mult)
+	*b = byteSize(n)
 	return nil
 }
 

@@ -5,7 +5,10 @@
 //	difflab run [flags] PATH...      run experiments (files or directories)
 //	difflab plan [flags] PATH...     say what would run, and why
 //	difflab status [--list]          describe the cache and resumable states
-//	                                 (and a remote cache: --remote-cache URL)
+//	                                 (and a remote cache: --remote-cache URL),
+//	                                 and the stages in flight as Slurm jobs
+//	difflab run-stage FILE NODE KEY  compute one planned stage against the
+//	                                 cache: what a job of run --executor slurm runs
 //	difflab gc [flags] [PATH...]     remove unneeded cache entries
 //	difflab export KEY|RESULTS OUTPUT --to FILE.npy|.png|.json|.txt
 //	difflab report [flags] [PATH...] write the results as an HTML page
@@ -17,7 +20,9 @@
 // Every command takes -h. Logs go to stderr (JSON lines with --log-json);
 // with --json, run and plan print one JSON summary object on stdout. run,
 // plan and status take --remote-cache URL (or $DIFFLAB_REMOTE_CACHE): a
-// cache shared between machines over Bazel's HTTP cache protocol.
+// cache shared between machines over Bazel's HTTP cache protocol. run
+// --executor slurm runs every stage to compute as a Slurm batch job against
+// a cache every node mounts.
 //
 // Exit status:
 //

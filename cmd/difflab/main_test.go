@@ -79,6 +79,10 @@ func init() {
 }
 
 func TestMain(m *testing.M) {
+	// A Slurm job of a test runs this binary as difflab (see slurmBinary).
+	if os.Getenv("DIFFLAB_CLI_ARGS") == "1" {
+		os.Exit(dispatch(os.Args[1:]))
+	}
 	if args := os.Getenv("DIFFLAB_CLI_HELPER"); args != "" {
 		os.Exit(dispatch(strings.Split(args, "\x1f")))
 	}

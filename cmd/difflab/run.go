@@ -33,6 +33,7 @@ type runFlags struct {
 	cache       *string
 	device      *deviceFlag
 	remote      *remoteFlags
+	executor    *executorFlags // run only
 	results     string
 	jobs        int
 	force       bool
@@ -47,7 +48,7 @@ type runFlags struct {
 func addRunFlags(fs *flag.FlagSet) *runFlags {
 	f := &runFlags{load: addLoadFlags(fs), log: addLogFlags(fs), cache: addCacheFlag(fs), device: addDeviceFlag(fs), remote: addRemoteFlags(fs)}
 	fs.StringVar(&f.results, "results", "results", "folder that receives every stage's outputs")
-	fs.IntVar(&f.jobs, "jobs", runner.DefaultJobs(), "stages run at once")
+	fs.IntVar(&f.jobs, "jobs", runner.DefaultJobs(), "stages run at once (with --executor slurm: jobs in flight, default 200)")
 	fs.BoolVar(&f.force, "force", false, "recompute the stages even when cached (with --only: only those named)")
 	fs.Var(&f.only, "only", "run only this stage (id or node id) and what it needs (repeatable)")
 	fs.BoolVar(&f.json, "json", false, "print the summary as one JSON object on stdout")
@@ -88,6 +89,9 @@ type runSetup struct {
 func setUpRun(name, doc string, args []string) (*runSetup, int) {
 	fs := newFlagSet(name, "[PATH...]", doc)
 	f := addRunFlags(fs)
+	if name == "run" {
+		f.executor = addExecutorFlags(fs)
+	}
 	paths, code, ok := parseArgs(fs, args)
 	if !ok {
 		return nil, code
@@ -107,6 +111,20 @@ func setUpRun(name, doc string, args []string) (*runSetup, int) {
 	}
 	if opts.Remote, ok = f.remote.open(log); !ok {
 		return nil, exitUsage
+	}
+	if name == "run" {
+		if opts.Executor, err = f.executor.open(f.load, d, opts.Cache.Root()); err != nil {
+			fmt.Fprintln(stderr, "difflab:", err)
+			if errors.Is(err, errUnknownExecutor) {
+				return nil, exitUsage
+			}
+			return nil, exitError
+		}
+		jobsSet := false
+		fs.Visit(func(fl *flag.Flag) { jobsSet = jobsSet || fl.Name == "jobs" })
+		if opts.Executor != nil && !jobsSet {
+			opts.Jobs = slurmJobs
+		}
 	}
 	return &runSetup{flags: f, graph: g, device: d, opts: opts, log: log}, exitOK
 }

@@ -10,6 +10,7 @@
 //	<dir>/entries/<first two hex digits>/<key>/out/<artifact files>
 //	<dir>/index/<experiment>/<node id>   the node's most recent key (for plan)
 //	<dir>/locks/<key>.lock               one lock file per key (flock)
+//	<dir>/locks/<key>.lease              or a lease, on NFS (see UseLeases)
 //	<dir>/state/<key>/<name>/            resumable state, such as checkpoints
 //	<dir>/tmp/                           entries being written; trash
 //	<dir>/statcache.json                 file digests by path, size and mtime
@@ -35,9 +36,13 @@
 // publication gets a new modification time and is hashed; the one change
 // that escapes (a write that restores the old time) is caught by verify.
 //
-// The cache is safe for concurrent use by several processes on one machine.
-// It relies on flock and atomic rename, so a cache on a network file system
-// is not supported.
+// The cache is safe for concurrent use by several processes on one machine,
+// and by processes on several machines sharing it over NFS. It relies on
+// rename of a directory within one file system being atomic, on O_EXCL
+// creation, on fsync making data durable before the rename, and on
+// modification times changing with the contents; for locks, on flock,
+// except on NFS (or with LeaseEnv set), where lease files replace it so that
+// a dead node's lock lapses (see UseLeases).
 package cache
 
 import (
@@ -48,6 +53,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"difflab/stages/artifact"
@@ -77,6 +84,10 @@ type Cache struct {
 	// cache directory.
 	Digests *Digester
 	now     func() time.Time
+	// lease is the lease time of lease locks; zero means flock.
+	lease    time.Duration
+	watchMu  sync.Mutex
+	watching map[string]watched // lease files of other holders, by path
 }
 
 // Open opens the cache in dir, creating its directories.
@@ -90,7 +101,23 @@ func Open(dir string) (*Cache, error) {
 			return nil, fmt.Errorf("cache: %w", err)
 		}
 	}
-	return &Cache{dir: abs, Digests: NewDigester(filepath.Join(abs, "statcache.json")), now: time.Now}, nil
+	c := &Cache{dir: abs, Digests: NewDigester(filepath.Join(abs, "statcache.json")), now: time.Now, watching: map[string]watched{}}
+	if v := os.Getenv(LeaseEnv); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 100*time.Millisecond {
+			return nil, fmt.Errorf("cache: %s=%s: not a duration of 100ms or more, such as 2m", LeaseEnv, v)
+		}
+		c.lease = d
+	} else if onNFS(abs) {
+		c.lease = DefaultLease
+	}
+	return c, nil
+}
+
+// onNFS reports whether dir is on NFS.
+func onNFS(dir string) bool {
+	var st syscall.Statfs_t
+	return syscall.Statfs(dir, &st) == nil && st.Type == nfsSuperMagic
 }
 
 // Root returns the cache's absolute directory.

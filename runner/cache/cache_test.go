@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -520,5 +521,98 @@ func TestDigesterRefusesWhatIsNotARegularFile(t *testing.T) {
 	}
 	if _, err := d.Digest(tree); err == nil || !strings.Contains(err.Error(), "pipe is not a regular file but a FIFO") {
 		t.Fatalf("a directory holding a FIFO: %v", err)
+	}
+}
+
+func TestLeaseLocks(t *testing.T) {
+	dir := t.TempDir()
+	open := func() *Cache {
+		c, err := Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.UseLeases(300 * time.Millisecond)
+		return c
+	}
+	a, b := open(), open()
+	key := strings.Repeat("c", 64)
+	la, err := a.Lock(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := b.Holder(key); !strings.Contains(h, fmt.Sprintf("process %d", os.Getpid())) || !strings.Contains(h, "(lease ") {
+		t.Errorf("holder: %q", h)
+	}
+	// A live holder renews its lease: waiting three lease times gets nothing.
+	ctx, done := context.WithTimeout(context.Background(), 900*time.Millisecond)
+	if _, err := b.Lock(ctx, key); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("lock of a live holder's key: %v", err)
+	}
+	done()
+	la.Unlock()
+	lb, err := b.Lock(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A holder that dies (stops renewing without unlocking) loses the
+	// lock after about one lease time of a waiter watching it.
+	close(lb.lease.stop)
+	<-lb.lease.done
+	start := time.Now()
+	lc, err := a.Lock(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if waited := time.Since(start); waited < 300*time.Millisecond || waited > 2*time.Second {
+		t.Errorf("took a dead holder's lock after %s, want about the lease time", waited)
+	}
+	// The lock file is the new holder's; a holder whose lease was broken
+	// finds out when it renews.
+	if h := a.Holder(key); h == "" || strings.Contains(lb.lease.line, h) {
+		t.Errorf("holder after the break: %q", h)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if lc.Lost() {
+		t.Errorf("the live holder's lease is lost")
+	}
+	lc.Unlock()
+	if _, err := os.Stat(filepath.Join(dir, "locks", key+".lease")); !os.IsNotExist(err) {
+		t.Errorf("lease file left after Unlock: %v", err)
+	}
+}
+
+func TestLeaseLost(t *testing.T) {
+	c, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.UseLeases(200 * time.Millisecond)
+	key := strings.Repeat("d", 64)
+	l, err := c.Lock(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another process broke the lease and took it.
+	path := filepath.Join(c.Root(), "locks", key+".lease")
+	os.WriteFile(path, []byte("process 1 on elsewhere\n"), 0o644)
+	time.Sleep(150 * time.Millisecond)
+	if !l.Lost() {
+		t.Fatal("a replaced lease is not reported lost")
+	}
+	l.Unlock()
+	if b, _ := os.ReadFile(path); string(b) != "process 1 on elsewhere\n" {
+		t.Errorf("Unlock of a lost lease removed the new holder's file")
+	}
+}
+
+func TestLeaseEnv(t *testing.T) {
+	t.Setenv(LeaseEnv, "90s")
+	c, err := Open(t.TempDir())
+	if err != nil || c.Leases() != 90*time.Second {
+		t.Fatalf("Open with %s=90s: lease %s, %v", LeaseEnv, c.Leases(), err)
+	}
+	t.Setenv(LeaseEnv, "soon")
+	if _, err := Open(t.TempDir()); err == nil || !strings.Contains(err.Error(), LeaseEnv) {
+		t.Fatalf("Open with a bad %s: %v", LeaseEnv, err)
 	}
 }

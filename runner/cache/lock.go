@@ -13,11 +13,25 @@ import (
 
 // Lock is a held lock on one key.
 type Lock struct {
-	f *os.File
+	f     *os.File
+	lease *lease
+}
+
+// Lost reports whether the lock's lease was broken by another process
+// that took this holder for dead (see UseLeases); always false with flock.
+func (l *Lock) Lost() bool {
+	if l == nil || l.lease == nil {
+		return false
+	}
+	l.lease.mu.Lock()
+	defer l.lease.mu.Unlock()
+	return l.lease.lost
 }
 
 // Lock waits until it holds the lock of key or ctx is done. The lock is an
-// flock on <dir>/locks/<key>.lock, so it is released when the process dies.
+// flock on <dir>/locks/<key>.lock, so it is released when the process dies;
+// with UseLeases, a lease (see LeaseEnv), which lapses when its holder
+// stops renewing it.
 func (c *Cache) Lock(ctx context.Context, key string) (*Lock, error) {
 	return c.LockReporting(ctx, key, 0, nil)
 }
@@ -57,6 +71,12 @@ func (c *Cache) LockReporting(ctx context.Context, key string, interval time.Dur
 // Holder describes the holder of key's lock, as its lock file records it
 // ("process 123 on host since 2026-11-27T18:00:00Z"), or says it is unknown.
 func (c *Cache) Holder(key string) string {
+	if c.lease > 0 {
+		if h := leaseHolder(filepath.Join(c.dir, "locks", key+".lease")); h != "" {
+			return h
+		}
+		return "an unknown process"
+	}
 	b, err := os.ReadFile(filepath.Join(c.dir, "locks", key+".lock"))
 	if err != nil || len(b) == 0 {
 		return "an unknown process"
@@ -66,6 +86,13 @@ func (c *Cache) Holder(key string) string {
 
 // tryLock returns the lock of key, or nil if another holder has it.
 func (c *Cache) tryLock(key string) (*Lock, error) {
+	if c.lease > 0 {
+		l, err := c.tryLease(key)
+		if l == nil || err != nil {
+			return nil, err
+		}
+		return &Lock{lease: l}, nil
+	}
 	path := filepath.Join(c.dir, "locks", key+".lock")
 	for {
 		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
@@ -104,6 +131,11 @@ func holderLine() string {
 
 // Unlock releases the lock.
 func (l *Lock) Unlock() {
+	if l != nil && l.lease != nil {
+		l.lease.release()
+		l.lease = nil
+		return
+	}
 	if l == nil || l.f == nil {
 		return
 	}

@@ -59,6 +59,7 @@
 //	include   list of files with shared definitions, relative to this file
 //	requires  files that must exist: a path, or {path: ..., hint: ...}
 //	profiles  named overrides: {PROFILE: {STAGE.PARAM: value, ...}}
+//	resources what each stage asks of a cluster node (see Resources)
 //	stages    mapping from stage id to stage
 //
 // Stage ids are letters, digits, '_' and '-', starting with a letter or '_'.
@@ -70,6 +71,10 @@
 //	with    mapping from parameter to value
 //	matrix  mapping from parameter to a list of values to sweep
 //	expect  bounds on the metrics the stage reports (see Expectations)
+//	resources  {cpus: 2, mem: 4G, time: 2h, gpus: 1}: what the stage asks of
+//	        a cluster node when it runs as a job (run --executor slurm),
+//	        field by field over the experiment's; unset fields take the
+//	        executor's default for the kind. Never part of a cache key.
 //
 // YAML anchors, aliases and merge keys ("<<: *defaults") may be used to
 // share values within a file.

@@ -52,6 +52,9 @@ type Experiment struct {
 	Doc  string
 	// Profile is the profile that was applied ("quick" by default).
 	Profile string
+	// Resources is the experiment's "resources:", the default of its
+	// stages' own.
+	Resources Resources
 	// Skipped, when not empty, says why the experiment was not expanded: it
 	// was found by walking a directory and files it requires are missing.
 	// A skipped experiment has no nodes.
@@ -95,6 +98,9 @@ type Node struct {
 	// Expect lists the bounds on the metrics the node reports that apply
 	// in the loaded profile (expect: in the file).
 	Expect []Expectation
+	// Resources is what the stage asks of a cluster node: its own
+	// "resources:" over the experiment's; unset fields are zero.
+	Resources Resources
 	// Pos is where the stage is defined.
 	Pos Pos
 }

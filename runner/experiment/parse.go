@@ -82,7 +82,9 @@ type rawExperiment struct {
 	byID     map[string]*stageDef
 	profiles map[string][]override // profile name to overrides, includes first
 	requires []require
-	broken   bool // a file could not be read or parsed
+	// resources is the experiment file's "resources:".
+	resources Resources
+	broken    bool // a file could not be read or parsed
 	// profilesPos is where the experiment file defines profiles (the file
 	// itself when it defines none).
 	profilesPos Pos
@@ -102,6 +104,8 @@ type stageDef struct {
 	expect   []expectDef
 	// expectPos is where "expect" is written.
 	expectPos Pos
+	// resources is the stage's "resources:".
+	resources Resources
 }
 
 // inputDef is one entry of a stage's "in".
@@ -148,14 +152,15 @@ var stageIDRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
 
 // Keys accepted at the top of experiment and include files, and in stages.
 var (
-	experimentKeys = []string{"name", "doc", "include", "requires", "profiles", "stages"}
+	experimentKeys = []string{"name", "doc", "include", "requires", "profiles", "resources", "stages"}
 	includeKeys    = []string{"doc", "include", "requires", "profiles", "stages"}
-	stageKeys      = []string{"kind", "doc", "in", "with", "matrix", "expect"}
+	stageKeys      = []string{"kind", "doc", "in", "with", "matrix", "expect", "resources"}
 	// stageKeyAliases maps words people often use to the stage key meant.
 	stageKeyAliases = map[string]string{
 		"params": "with", "parameters": "with", "args": "with", "param": "with",
 		"inputs": "in", "input": "in", "from": "in",
 		"sweep": "matrix", "grid": "matrix", "type": "kind",
+		"resource": "resources", "slurm": "resources",
 	}
 )
 
@@ -216,6 +221,8 @@ func (l *loader) readInto(e *rawExperiment, f *srcFile, chain []*srcFile, seen m
 				e.profilesPos = f.pos(p.key)
 			}
 			readProfiles(e, f, v, c)
+		case k == "resources":
+			e.resources = readResources(f, v, c)
 		case k == "stages":
 			readStages(e, f, v, c)
 		}
@@ -395,6 +402,8 @@ func readStage(f *srcFile, id string, pos Pos, v *yaml.Node, c *collector) *stag
 			s.inputs = readInputs(f, val, c)
 		case "expect":
 			s.expect, s.expectPos = readExpect(f, val, c), f.pos(p.key)
+		case "resources":
+			s.resources = readResources(f, val, c)
 		default:
 			fix := c.suggest(k, stageKeys, "stage keys")
 			if a, ok := stageKeyAliases[k]; ok {

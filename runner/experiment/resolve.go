@@ -102,6 +102,7 @@ func (l *loader) build(raw *rawExperiment, exp *Experiment, explicit bool, c *co
 			l.setUsed[i] = true
 		}
 	}
+	exp.Resources = raw.resources
 	if !l.checkRequires(raw, exp, explicit, c) {
 		return
 	}
@@ -788,7 +789,7 @@ func expand(s *stageInfo, exp *Experiment) {
 			params, files = maps.Clone(params), slices.Clone(files)
 		}
 		n := &Node{ID: nodeID(d.id, s.axes, dg), Stage: d.id, Doc: d.doc, Experiment: exp, Kind: s.kind,
-			Params: params, Files: files, Expect: s.expect, Pos: d.pos}
+			Params: params, Files: files, Expect: s.expect, Pos: d.pos, Resources: d.resources.Over(exp.Resources)}
 		if len(s.axes) > 0 {
 			n.Matrix = map[string]any{}
 			for j, a := range s.axes {

@@ -1,0 +1,376 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"difflab/runner"
+	"difflab/runner/cache"
+	"difflab/runner/slurm"
+	"difflab/runner/slurm/slurmtest"
+	"difflab/stages"
+	"difflab/stages/artifact"
+)
+
+func init() {
+	// clitest.gate records each run in $DIFFLAB_TEST_COUNT, says it runs
+	// by creating <$DIFFLAB_TEST_READY_DIR>/<stage>, and waits until the
+	// file $DIFFLAB_TEST_GATE exists (at once when the variable is unset).
+	stages.Register(&stages.Kind{
+		Name: "clitest.gate", Doc: "out = [value], once a gate file exists", Version: 1,
+		Outputs: []stages.Port{{Name: "out", Type: artifact.TypeTensor}},
+		Inputs:  []stages.Port{{Name: "in", Type: artifact.TypeTensor, Optional: true}},
+		Params:  []stages.Param{{Name: "value", Type: stages.Float, Default: 0.0}},
+		Run: func(ctx *stages.Context) error {
+			if f, err := os.OpenFile(os.Getenv("DIFFLAB_TEST_COUNT"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+				fmt.Fprintln(f, ctx.Stage)
+				f.Close()
+			}
+			if dir := os.Getenv("DIFFLAB_TEST_READY_DIR"); dir != "" {
+				os.WriteFile(filepath.Join(dir, ctx.Stage), nil, 0o644)
+			}
+			for gate := os.Getenv("DIFFLAB_TEST_GATE"); gate != ""; {
+				if _, err := os.Stat(gate); err == nil {
+					break
+				}
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+			t := artifact.NewTensor(1)
+			t.Data[0] = float32(ctx.Params.Float("value"))
+			return ctx.Output("out", t)
+		},
+	})
+}
+
+// slurmWS is a workspace on a fresh test cluster whose jobs run this test
+// binary as difflab; gate stages wait for w.dir/gate.
+type slurmWS struct {
+	*ws
+	flags []string // run's flags for the cluster
+	count string   // the file where gate stages record each run
+	ready string   // the folder where gate stages say they run
+	gate  string
+}
+
+func newSlurmWS(t *testing.T, files map[string]string) *slurmWS {
+	slurmtest.Start(t)
+	w := &slurmWS{ws: newWS(t, files)}
+	wrapper := filepath.Join(w.dir, "difflab")
+	script := fmt.Sprintf("#!/bin/sh\nunset DIFFLAB_CLI_HELPER\nDIFFLAB_CLI_ARGS=1 exec %s \"$@\"\n", shellQuote(os.Args[0]))
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	w.flags = []string{"--executor", "slurm", "--slurm-poll", "200ms", "--slurm-binary", wrapper}
+	w.count, w.ready, w.gate = filepath.Join(w.dir, "count"), filepath.Join(w.dir, "ready"), filepath.Join(w.dir, "gate")
+	os.Mkdir(w.ready, 0o755)
+	// Jobs get the environment of the head that submits them.
+	t.Setenv("DIFFLAB_TEST_COUNT", w.count)
+	t.Setenv("DIFFLAB_TEST_READY_DIR", w.ready)
+	t.Setenv("DIFFLAB_TEST_GATE", w.gate)
+	return w
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// runs counts the runs of each gate stage.
+func (w *slurmWS) runs() map[string]int {
+	b, _ := os.ReadFile(w.count)
+	n := map[string]int{}
+	for _, line := range strings.Fields(string(b)) {
+		n[line]++
+	}
+	return n
+}
+
+// waitReady waits until gate stage id runs.
+func (w *slurmWS) waitReady(id string) {
+	w.t.Helper()
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(filepath.Join(w.ready, id)); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			w.t.Fatalf("stage %s never started", id)
+		}
+	}
+}
+
+// queue returns squeue's lines "id|name|state" for every job the cluster
+// knows.
+func queue(t *testing.T) []string {
+	out, err := exec.Command("squeue", "--noheader", "--states=all", "--format=%i|%j|%T").CombinedOutput()
+	if err != nil {
+		t.Fatalf("squeue: %v: %s", err, out)
+	}
+	return strings.Fields(string(out))
+}
+
+// head starts `difflab run` as a separate process.
+func (w *slurmWS) head(args ...string) (*exec.Cmd, *bytes.Buffer) {
+	all := append([]string{"run", "--json", "--cache", w.cacheDir, "--results", w.results}, w.flags...)
+	all = append(all, args...)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "DIFFLAB_CLI_HELPER="+strings.Join(all, "\x1f"))
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		w.t.Fatal(err)
+	}
+	return cmd, &out
+}
+
+const slurmYAML = `stages:
+  a:
+    kind: clitest.source
+    with: {value: 1}
+    resources: {mem: 100M, time: 5m}
+  b:
+    kind: clitest.scale
+    in: {in: a}
+    with: {factor: 2}
+    resources: {mem: 100M}
+  c:
+    kind: clitest.scale
+    in: {in: b}
+    resources: {mem: 100M}
+  d:
+    kind: clitest.source
+    with: {value: 5}
+    resources: {mem: 100M}
+  pics:
+    kind: clitest.images
+`
+
+func TestSlurmRunMatchesLocal(t *testing.T) {
+	w := newSlurmWS(t, map[string]string{"demo.yaml": slurmYAML})
+	s := w.summary(append(w.flags, w.exp)...)
+	for _, st := range s.Stages {
+		wantJob := st.ID != "pics" // a light stage without resources runs in the head
+		if st.Status != runner.StatusExecuted || (st.Job != "") != wantJob {
+			t.Errorf("%s: status %s, job %q (want a job: %v)", st.ID, st.Status, st.Job, wantJob)
+		}
+		if wantJob {
+			if _, err := os.Stat(st.JobLog); err != nil {
+				t.Errorf("%s: job log: %v", st.ID, err)
+			}
+		}
+	}
+	// Dependencies: a consumer's job started after its producer's ended.
+	c, err := cache.Open(w.cacheDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]string{}
+	for _, st := range s.Stages {
+		keys[st.ID] = st.Key
+	}
+	for _, edge := range [][2]string{{"a", "b"}, {"b", "c"}} {
+		p, err1 := c.ReadManifest(keys[edge[0]])
+		q, err2 := c.ReadManifest(keys[edge[1]])
+		if err1 != nil || err2 != nil {
+			t.Fatalf("manifests: %v %v", err1, err2)
+		}
+		if q.Start.Before(p.End) {
+			t.Errorf("%s started at %s, before %s ended at %s", edge[1], q.Start, edge[0], p.End)
+		}
+	}
+	// The same keys and bytes as a local run.
+	local := newWS(t, map[string]string{"demo.yaml": slurmYAML})
+	ls := local.summary(local.exp)
+	for i, st := range ls.Stages {
+		if st.Key != s.Stages[i].Key {
+			t.Errorf("%s: key %s locally, %s on the cluster", st.ID, st.Key, s.Stages[i].Key)
+		}
+	}
+	if a, b := resultFiles(t, local.results), resultFiles(t, w.results); !reflect.DeepEqual(a, b) || len(a) == 0 {
+		t.Errorf("results differ: %d local files, %d from the cluster", len(a), len(b))
+	}
+	// A second run submits nothing.
+	before := len(queue(t))
+	again := w.summary(append(w.flags, w.exp)...)
+	if again.Cached != len(again.Stages) || len(queue(t)) != before {
+		t.Errorf("second run: %s, %d jobs known before, %d after", statuses(again), before, len(queue(t)))
+	}
+}
+
+const gateYAML = `resources: {mem: 100M, time: 5m}
+stages:
+  x:
+    kind: clitest.gate
+    with: {value: 1}
+  y:
+    kind: clitest.gate
+    in: {in: x}
+  z:
+    kind: clitest.gate
+    in: {in: x}
+    with: {value: 3}
+`
+
+func TestSlurmCancelledJobSkipsDependents(t *testing.T) {
+	w := newSlurmWS(t, map[string]string{"gate.yaml": gateYAML})
+	done := make(chan struct{})
+	var code int
+	var out string
+	go func() {
+		defer close(done)
+		code, out, _ = w.do("run", append(append([]string{"--json"}, w.flags...), w.exp)...)
+	}()
+	w.waitReady("x")
+	jobs := queue(t)
+	if len(jobs) != 1 || !strings.HasSuffix(jobs[0], "|RUNNING") {
+		t.Fatalf("queue while x runs: %v", jobs)
+	}
+	id, _, _ := strings.Cut(jobs[0], "|")
+	if out, err := exec.Command("scancel", id).CombinedOutput(); err != nil {
+		t.Fatalf("scancel: %v: %s", err, out)
+	}
+	<-done
+	var s runner.Summary
+	if err := json.Unmarshal([]byte(out), &s); err != nil || code != exitStageFailed {
+		t.Fatalf("exit %d, want %d; stdout %s", code, exitStageFailed, out)
+	}
+	x := s.Stages[0]
+	if x.Status != runner.StatusFailed || x.Job != id || !strings.Contains(x.Error, "job "+id+" CANCELLED") || !strings.Contains(x.Error, x.JobLog) {
+		t.Errorf("x: %+v", x)
+	}
+	for _, st := range s.Stages[1:] {
+		if st.Status != runner.StatusSkipped || st.Reason != "input x failed" {
+			t.Errorf("%s: %s %q, want skipped: input x failed", st.ID, st.Status, st.Reason)
+		}
+	}
+	// Nothing reads as valid: plan would run x, and its entry does not exist.
+	c, _ := cache.Open(w.cacheDir)
+	if _, err := c.Get(x.Key, true); err == nil {
+		t.Errorf("x has a valid entry after its job was cancelled")
+	}
+	if _, err := os.Stat(c.EntryDir(x.Key)); !os.IsNotExist(err) {
+		t.Errorf("x's entry folder exists: %v", err)
+	}
+}
+
+func TestSlurmRestartedHeadAdoptsJobs(t *testing.T) {
+	w := newSlurmWS(t, map[string]string{"gate.yaml": gateYAML})
+	first, _ := w.head(w.exp)
+	w.waitReady("x")
+	jobs := queue(t)
+	first.Process.Signal(syscall.SIGKILL)
+	first.Wait()
+	if len(jobs) != 1 {
+		t.Fatalf("queue while x runs: %v", jobs)
+	}
+	id, _, _ := strings.Cut(jobs[0], "|")
+	// The job outlives its head; status lists it, and a new head waits
+	// for it.
+	if code, out, errs := w.do("status"); code != exitOK || !strings.Contains(out, "1 stages in flight as Slurm jobs\n  job "+id+"  RUNNING  gate.yaml x  since ") {
+		t.Errorf("status: exit %d\n%s%s", code, out, errs)
+	}
+	go func() {
+		time.Sleep(time.Second)
+		os.WriteFile(w.gate, nil, 0o644)
+	}()
+	s := w.summary(append(w.flags, w.exp)...)
+	if got := statuses(s); got != "x=executed y=executed z=executed" {
+		t.Fatalf("restarted head: %s", got)
+	}
+	if s.Stages[0].Job != id {
+		t.Errorf("x: job %s, want the first head's job %s", s.Stages[0].Job, id)
+	}
+	if n := w.runs(); !reflect.DeepEqual(n, map[string]int{"x": 1, "y": 1, "z": 1}) {
+		t.Errorf("runs per stage: %v, want each once", n)
+	}
+	recs, err := slurm.InFlight(t.Context(), w.cacheDir)
+	if err != nil || len(recs) != 0 {
+		t.Errorf("jobs still recorded in flight: %v, %v", recs, err)
+	}
+}
+
+func TestSlurmTwoHeadsComputeEachStageOnce(t *testing.T) {
+	w := newSlurmWS(t, map[string]string{"gate.yaml": gateYAML})
+	h1, out1 := w.head(w.exp)
+	h2, out2 := w.head(w.exp)
+	w.waitReady("x")
+	time.Sleep(500 * time.Millisecond) // both heads see x in flight
+	os.WriteFile(w.gate, nil, 0o644)
+	for i, h := range []*exec.Cmd{h1, h2} {
+		if err := h.Wait(); err != nil {
+			t.Fatalf("head %d: %v\n%s", i+1, err, []*bytes.Buffer{out1, out2}[i])
+		}
+	}
+	for i, out := range []*bytes.Buffer{out1, out2} {
+		var s runner.Summary
+		if err := json.Unmarshal(out.Bytes(), &s); err != nil || s.Failed+s.Skipped != 0 {
+			t.Errorf("head %d: %v %s", i+1, err, out)
+		}
+	}
+	if n := w.runs(); !reflect.DeepEqual(n, map[string]int{"x": 1, "y": 1, "z": 1}) {
+		t.Errorf("runs per stage: %v, want each once", n)
+	}
+}
+
+func TestSlurmInterruptCancelsJobs(t *testing.T) {
+	w := newSlurmWS(t, map[string]string{"gate.yaml": gateYAML})
+	h, out := w.head(w.exp)
+	w.waitReady("x")
+	jobs := queue(t)
+	if len(jobs) != 1 {
+		t.Fatalf("queue while x runs: %v", jobs)
+	}
+	id, _, _ := strings.Cut(jobs[0], "|")
+	h.Process.Signal(syscall.SIGINT)
+	err := h.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitInterrupted {
+		t.Fatalf("head: %v, want exit %d", err, exitInterrupted)
+	}
+	var s runner.Summary
+	if err := json.Unmarshal(out.Bytes(), &s); err != nil || !s.Interrupted || s.Stages[0].Status != runner.StatusSkipped {
+		t.Fatalf("summary: %v %s", err, out)
+	}
+	// scancel returned before the head ended; the job ends within KillWait.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		q := queue(t)
+		if len(q) == 1 && q[0] == id+"|difflab-"+s.Stages[0].Key+"|CANCELLED" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("queue after the head was interrupted: %v", q)
+		}
+	}
+	if n := w.runs(); n["y"]+n["z"] != 0 {
+		t.Errorf("dependents ran: %v", n)
+	}
+}
+
+func TestSlurmFailedJobNamesJobAndLog(t *testing.T) {
+	w := newSlurmWS(t, map[string]string{"fail.yaml": "resources: {mem: 100M}\nstages:\n  x:\n    kind: clitest.fail\n  y:\n    kind: clitest.scale\n    in: {in: x}\n"})
+	code, out, errs := w.do("run", append([]string{"--json"}, append(w.flags, w.exp)...)...)
+	var s runner.Summary
+	if err := json.Unmarshal([]byte(out), &s); err != nil || code != exitStageFailed {
+		t.Fatalf("exit %d, want %d\n%s%s", code, exitStageFailed, out, errs)
+	}
+	x := s.Stages[0]
+	want := "job " + x.Job + " FAILED (exit code 4:0, reason NonZeroExitCode); its log is " + x.JobLog
+	if x.Status != runner.StatusFailed || x.Job == "" || x.Error != want {
+		t.Errorf("x: %q, want %q", x.Error, want)
+	}
+	if log, err := os.ReadFile(x.JobLog); err != nil || !strings.Contains(string(log), "deliberate failure") {
+		t.Errorf("the job's log does not say why: %v\n%s", err, log)
+	}
+	if y := s.Stages[1]; y.Status != runner.StatusSkipped || y.Reason != "input x failed" || y.Job != "" {
+		t.Errorf("y: %+v", y)
+	}
+}
