@@ -6,7 +6,6 @@ import (
 
 	"difflab/models/classifier"
 	"difflab/models/dataset"
-	"difflab/models/ddpm"
 	"difflab/stages"
 	"difflab/stages/artifact"
 )
@@ -93,31 +92,16 @@ func runCheck(ctx *stages.Context) error {
 		return err
 	}
 	d := datasets[p.String("dataset")]
-	var idx []int
-	if n := p.Int("train_count"); n > 0 {
-		idx = make([]int, n)
-		for i := range idx {
-			idx[i] = i
-		}
-	}
-	trainX, trainY, err := d.Load(root, dataset.Train, idx)
-	if err != nil {
-		return fmt.Errorf("stage %s: %w", ctx.Stage, err)
-	}
-	testX, testY, err := d.Load(root, dataset.Test, nil)
-	if err != nil {
-		return fmt.Errorf("stage %s: %w", ctx.Stage, err)
-	}
-	rng := ddpm.NewRand(uint64(p.Int("seed")))
-	c := classifier.New(28*28, p.Int("hidden"), 10, rng)
 	epochs := p.Int("epochs")
-	c.Train(trainX.Data, trainY, trainX.Shape[0], epochs, 128, 1e-3, rng, func(e int, loss float64) {
+	c, err := classifier.TrainOn(d, root, p.Int("train_count"), p.Int("hidden"), epochs, uint64(p.Int("seed")), func(e int, loss float64) {
 		ctx.Report(e, epochs, fmt.Sprintf("classifier epoch %d loss %.4f", e, loss))
 	})
+	if err != nil {
+		return fmt.Errorf("stage %s: %w", ctx.Stage, err)
+	}
 	var b strings.Builder
-	testAcc := classifier.Accuracy(c.Predict(testX.Data, testX.Shape[0]), testY) // data sets are in [0, 1]
 	fmt.Fprintf(&b, "Classifier: perceptron 784-%d-10 trained on the %s training split (%d images, %d epochs); "+
-		"accuracy on its test split %.1f%%.\n\n", p.Int("hidden"), d.Name, trainX.Shape[0], epochs, 100*testAcc)
+		"accuracy on its test split %.1f%%.\n\n", p.Int("hidden"), d.Name, c.TrainImages, epochs, 100*c.TestAccuracy)
 	fmt.Fprintf(&b, "| input | scored | recognised | accuracy | by class |\n|---|---|---|---|---|\n")
 	acc := artifact.NewTensor(len(sets))
 	for i, s := range sets {

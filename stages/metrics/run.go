@@ -30,34 +30,19 @@ func runClassifier(ctx *stages.Context) error {
 		return err
 	}
 	d := datasets[p.String("dataset")]
-	var idx []int
-	if n := p.Int("train_count"); n > 0 {
-		idx = make([]int, n)
-		for i := range idx {
-			idx[i] = i
-		}
-	}
-	trainX, trainY, err := d.Load(root, dataset.Train, idx)
-	if err != nil {
-		return fmt.Errorf("stage %s: %w", ctx.Stage, err)
-	}
-	testX, testY, err := d.Load(root, dataset.Test, nil)
-	if err != nil {
-		return fmt.Errorf("stage %s: %w", ctx.Stage, err)
-	}
-	rng := ddpm.NewRand(uint64(p.Int("seed")))
-	c := classifier.New(28*28, p.Int("hidden"), classes, rng)
 	epochs := p.Int("epochs")
-	c.Train(trainX.Data, trainY, trainX.Shape[0], epochs, 128, 1e-3, rng, func(e int, loss float64) {
+	c, err := classifier.TrainOn(d, root, p.Int("train_count"), p.Int("hidden"), epochs, uint64(p.Int("seed")), func(e int, loss float64) {
 		ctx.Report(e, epochs, fmt.Sprintf("classifier epoch %d loss %.4f", e, loss))
 	})
+	if err != nil {
+		return fmt.Errorf("stage %s: %w", ctx.Stage, err)
+	}
 	dir := filepath.Join(ctx.Workdir, "classifier")
-	if err := saveJudge(c, p.String("dataset"), dir); err != nil {
+	if err := saveJudge(c.Classifier, p.String("dataset"), dir); err != nil {
 		return err
 	}
-	acc := classifier.Accuracy(c.Predict(testX.Data, testX.Shape[0]), testY)
 	rep := fmt.Sprintf("Perceptron 784-%d-10 trained on the %s training split (%d images, %d epochs); accuracy on its test split %.2f%%.\n",
-		p.Int("hidden"), d.Name, trainX.Shape[0], epochs, 100*acc)
+		p.Int("hidden"), d.Name, c.TrainImages, epochs, 100*c.TestAccuracy)
 	if err := ctx.Output("classifier", &artifact.Model{Dir: dir}); err != nil {
 		return err
 	}
