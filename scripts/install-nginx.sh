@@ -17,19 +17,4 @@ for nginx in "$(command -v nginx || true)" /usr/sbin/nginx; do
 	fi
 done
 
-command -v apt-get >/dev/null || { echo "install-nginx: apt-get not found: install nginx with the WebDAV module (http_dav_module) by hand" >&2; exit 1; }
-sudo=()
-if [ "$(id -u)" != 0 ]; then
-	command -v sudo >/dev/null || { echo "install-nginx: not root and no sudo: install nginx-light as root" >&2; exit 1; }
-	sudo=(sudo)
-fi
-policy=/usr/sbin/policy-rc.d
-if [ ! -e "$policy" ]; then
-	# Exit status 101 tells invoke-rc.d not to start services.
-	printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
-	"${sudo[@]}" chmod 755 "$policy"
-	trap '"${sudo[@]}" rm -f "$policy"' EXIT
-fi
-say "installing nginx-light"
-"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q -o DPkg::Lock::Timeout=900
-"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=900 nginx-light
+"$(dirname "${BASH_SOURCE[0]}")/apt-install-quiet.sh" install-nginx nginx-light

@@ -25,21 +25,6 @@ if have; then
 	exit 0
 fi
 
-command -v apt-get >/dev/null || { echo "install-slurm: apt-get not found: install Slurm (slurmctld, slurmd, the client commands) and munge by hand" >&2; exit 1; }
-sudo=()
-if [ "$(id -u)" != 0 ]; then
-	command -v sudo >/dev/null || { echo "install-slurm: not root and no sudo: install slurm-wlm and munge as root" >&2; exit 1; }
-	sudo=(sudo)
-fi
-policy=/usr/sbin/policy-rc.d
-if [ ! -e "$policy" ]; then
-	# Exit status 101 tells invoke-rc.d not to start services.
-	printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
-	"${sudo[@]}" chmod 755 "$policy"
-	trap '"${sudo[@]}" rm -f "$policy"' EXIT
-fi
-say "installing slurm-wlm and munge"
-"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q -o DPkg::Lock::Timeout=900
-"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=900 slurm-wlm munge
+"$(dirname "${BASH_SOURCE[0]}")/apt-install-quiet.sh" install-slurm slurm-wlm munge
 have || { echo "install-slurm: the packages installed but a daemon or command is missing" >&2; exit 1; }
 say "installed: $(/usr/sbin/slurmctld -V)"
