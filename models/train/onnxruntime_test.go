@@ -123,8 +123,10 @@ func TestStepGradientsMatchGorgonia(t *testing.T) {
 // compareGrads checks a loss within 1e-5 relative and every gradient
 // within 1e-4 of the largest entry of its tensor. The gradients of the
 // biases of convolutions that BatchNorm follows are zero but for rounding
-// (BatchNorm subtracts the mean the bias shifts): for them the test asks
-// for 1e-4 of 1e-3, far below the other gradients' size.
+// (BatchNorm subtracts the mean the bias shifts), so they have no size of
+// their own: such a bias (largest entry below 1e-5, where real gradients
+// here are above 1e-3) is held to the tolerance of its layer's weight
+// gradient, the rounding the layer's arithmetic makes either way.
 func compareGrads(t *testing.T, loss, want float64, grads, wantGrads map[string][]float32) {
 	t.Helper()
 	if math.Abs(loss-want) > 1e-5*math.Abs(want) {
@@ -144,7 +146,13 @@ func compareGrads(t *testing.T, loss, want float64, grads, wantGrads map[string]
 			scale = max(scale, math.Abs(float64(wg[i])))
 			diff = max(diff, math.Abs(float64(g[i]-wg[i])))
 		}
-		rel := diff / max(scale, 1e-3)
+		ref := max(scale, 1e-3)
+		if w, ok := wantGrads[strings.TrimSuffix(name, ".bias")+".weight"]; ok && strings.HasSuffix(name, ".bias") && scale < 1e-5 {
+			for _, v := range w {
+				ref = max(ref, math.Abs(float64(v)))
+			}
+		}
+		rel := diff / ref
 		worst = max(worst, rel)
 		if rel > 1e-4 {
 			t.Errorf("gradient of %s differs from Gorgonia's by %.3g (largest entry %.3g)", name, diff, scale)
