@@ -170,7 +170,7 @@ func ancestry(g *experiment.Graph, n *experiment.Node) *experiment.Graph {
 		}
 	}
 	visit(n)
-	sub := &experiment.Graph{Experiments: g.Experiments}
+	sub := &experiment.Graph{Experiments: g.Experiments, MaxMemory: g.MaxMemory}
 	for _, m := range g.Nodes {
 		if need[m] {
 			sub.Nodes = append(sub.Nodes, m)

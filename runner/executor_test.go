@@ -113,3 +113,13 @@ func TestRunStageChecksKeyAndInputs(t *testing.T) {
 		t.Errorf("a refused stage ran")
 	}
 }
+
+// A job's stage checks its memory against the head's limit, not against
+// none: the graph a job prepares keeps the loaded graph's MaxMemory.
+func TestRunStageKeepsTheMemoryLimit(t *testing.T) {
+	g := chain(2)
+	g.g.MaxMemory = 12345
+	if sub := ancestry(g.g, g.ids["b"]); sub.MaxMemory != 12345 || len(sub.Nodes) != 2 {
+		t.Errorf("ancestry of b: MaxMemory %d with %d nodes, want 12345 with 2", sub.MaxMemory, len(sub.Nodes))
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -155,7 +156,11 @@ func (l *lease) renew() {
 			return
 		case <-t.C:
 		}
-		if b, err := os.ReadFile(l.path); err != nil || string(b) != l.line {
+		b, err := os.ReadFile(l.path)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			continue // a transient error of the file system (EIO, ESTALE): try again at the next tick
+		}
+		if err != nil || string(b) != l.line {
 			l.mu.Lock()
 			l.lost = true
 			l.mu.Unlock()

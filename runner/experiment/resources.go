@@ -2,6 +2,7 @@ package experiment
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -105,8 +106,9 @@ func ParseSize(v string) (int64, error) {
 		}
 	}
 	n, err := strconv.ParseFloat(s, 64)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("%q is not a size such as 512M or 4G", v)
+	bytes := n * float64(mult)
+	if err != nil || math.IsNaN(n) || bytes < 1 || bytes >= math.MaxInt64 {
+		return 0, fmt.Errorf("%q is not a size such as 512M or 4G (at least 1 byte, below 8 EiB)", v)
 	}
-	return int64(n * float64(mult)), nil
+	return int64(bytes), nil
 }

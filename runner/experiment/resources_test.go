@@ -57,7 +57,7 @@ func TestParseSize(t *testing.T) {
 			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "-1G", "G", "four"} {
+	for _, in := range []string{"", "-1G", "G", "four", "NaN", "Inf", "0.5", "1e30T"} {
 		if _, err := ParseSize(in); err == nil {
 			t.Errorf("ParseSize(%q) succeeded", in)
 		}

@@ -128,13 +128,19 @@ func Light(n *experiment.Node) bool {
 func (x *Executor) Local(n *experiment.Node) bool { return x.cfg.InHead && Light(n) }
 
 // Defaults are the resources of a stage by its kind, for the fields its
-// experiment leaves unset: training kinds ask for 2 cores, 4 GiB and 24
-// hours, other kinds with a compute engine (sampling) 2 cores, 2 GiB and 2
-// hours, the rest 1 core, 1 GiB and 30 minutes.
+// experiment leaves unset: training kinds ask for 2 cores, 24 hours and 4
+// GiB or their kind's memory estimate plus a quarter, whichever is more;
+// other kinds with a compute engine (sampling) 2 cores, 2 GiB and 2 hours;
+// the rest 1 core, 1 GiB and 30 minutes.
 func Defaults(n *experiment.Node) experiment.Resources {
 	switch {
 	case strings.HasPrefix(n.Kind.Name, "train."):
-		return experiment.Resources{CPUs: 2, Mem: 4 << 30, Time: 24 * time.Hour}
+		mem := int64(4 << 30)
+		if n.Kind.Memory != nil {
+			need, _ := n.Kind.Memory(n.Params)
+			mem = max(mem, need+need/4)
+		}
+		return experiment.Resources{CPUs: 2, Mem: mem, Time: 24 * time.Hour}
 	case len(n.Kind.Engine) > 0:
 		return experiment.Resources{CPUs: 2, Mem: 2 << 30, Time: 2 * time.Hour}
 	}
@@ -470,7 +476,14 @@ func (x *Executor) ended(ids []string) map[string]jobState {
 		case ok && st.state == "COMPLETED":
 			ended[id] = st
 		default:
-			ended[id] = x.show(ctx, id, st)
+			// squeue --me lists only this user's jobs: a job adopted from
+			// another user, or one that squeue has just dropped, is asked
+			// for by id, and stays waited for while it has not ended.
+			full, ok := x.show(ctx, id, st)
+			if !ok || full.state != "" && !final(full.state) {
+				continue
+			}
+			ended[id] = full
 		}
 	}
 	return ended
@@ -478,11 +491,12 @@ func (x *Executor) ended(ids []string) map[string]jobState {
 
 // show completes st, the state of job id, from scontrol: its exit code,
 // and its state when squeue no longer lists it (st.state stays "" when
-// Slurm forgot the job: the cache then says whether it succeeded).
-func (x *Executor) show(ctx context.Context, id string, st jobState) jobState {
+// Slurm forgot the job: the cache then says whether it succeeded). ok is
+// false when scontrol failed for another reason: the next poll asks again.
+func (x *Executor) show(ctx context.Context, id string, st jobState) (jobState, bool) {
 	out, err := command(ctx, "scontrol", "--oneliner", "show", "job", id)
 	if err != nil {
-		return st
+		return st, strings.Contains(out, "Invalid job id")
 	}
 	for _, f := range strings.Fields(out) {
 		k, v, _ := strings.Cut(f, "=")
@@ -495,7 +509,7 @@ func (x *Executor) show(ctx context.Context, id string, st jobState) jobState {
 			st.reason = v
 		}
 	}
-	return st
+	return st, true
 }
 
 // command runs a Slurm command and returns its output.

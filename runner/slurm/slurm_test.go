@@ -26,6 +26,11 @@ func TestDefaultsAndLight(t *testing.T) {
 	if d := Defaults(train); d.CPUs != 2 || d.Mem != 4<<30 || d.Time != 24*time.Hour {
 		t.Errorf("training defaults: %+v", d)
 	}
+	big := node("train.unet", []string{"gorgonia"}, experiment.Resources{})
+	big.Kind.Memory = func(stages.Params) (int64, []string) { return 8 << 30, nil }
+	if d := Defaults(big); d.Mem != 10<<30 {
+		t.Errorf("training that needs 8 GiB asks for %d bytes, want its need plus a quarter (10 GiB)", d.Mem)
+	}
 	if d := Defaults(sample); d.Mem != 2<<30 || d.Time != 2*time.Hour {
 		t.Errorf("sampling defaults: %+v", d)
 	}
