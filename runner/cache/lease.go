@@ -123,9 +123,7 @@ func (c *Cache) breakIfStale(path string) {
 	}
 	f.Close()
 	defer os.Remove(brk)
-	if now, mnow, ok := readLease(path); ok && now == content && mnow.Equal(mtime) {
-		os.Remove(path)
-	}
+	removeLease(path, func(now string, mnow time.Time) bool { return now == content && mnow.Equal(mtime) })
 	c.watchMu.Lock()
 	delete(c.watching, path)
 	c.watchMu.Unlock()
@@ -176,9 +174,26 @@ func (l *lease) renew() {
 func (l *lease) release() {
 	close(l.stop)
 	<-l.done
-	if b, err := os.ReadFile(l.path); err == nil && string(b) == l.line {
-		os.Remove(l.path)
+	removeLease(l.path, func(now string, _ time.Time) bool { return now == l.line })
+}
+
+// removeLease removes the lease file at path if mine says it is the one
+// expected. It renames the file aside before looking at it, so that a lease
+// a new holder creates between the look and the removal is never the one
+// removed; a file that turns out to be another's is linked back unless a
+// newer lease took its place (its holder then finds its lease lost).
+func removeLease(path string, mine func(content string, mtime time.Time) bool) {
+	token := make([]byte, 8)
+	rand.Read(token)
+	aside := path + ".gone-" + hex.EncodeToString(token)
+	if os.Rename(path, aside) != nil {
+		return
 	}
+	defer os.Remove(aside)
+	if content, mtime, ok := readLease(aside); ok && mine(content, mtime) {
+		return
+	}
+	os.Link(aside, path)
 }
 
 // holder returns the description of the holder of a lease file.
