@@ -138,7 +138,8 @@ func (e *EngineError) Error() string {
 func (e *EngineError) Unwrap() error { return e.Err }
 
 // checkEngines runs the engine checks for the engines that the nodes to be
-// computed (without a valid entry, forced or reproduced) name.
+// computed here (without a valid entry, forced or reproduced, and not sent
+// to an executor's job) name.
 func (r *run) checkEngines(nodes []*experiment.Node) error {
 	need := map[string][]string{}
 	var names []string
@@ -151,6 +152,9 @@ func (r *run) checkEngines(nodes []*experiment.Node) error {
 		selected := r.direct == nil || r.direct[n]
 		if _, err := r.get(n, r.keys[n].Key); err == nil && !(selected && (r.opts.Force || r.opts.Reproduce)) {
 			continue
+		}
+		if x := r.opts.Executor; x != nil && !x.Local(n) {
+			continue // its job checks the engine where it runs (RunStage)
 		}
 		for _, e := range engines {
 			if r.opts.EngineChecks[e] == nil {

@@ -12,6 +12,7 @@ import (
 
 	"difflab/runner/cache"
 	"difflab/runner/experiment"
+	"difflab/stages"
 )
 
 // jobExecutor runs each stage as a "job": RunStage on its own Cache value
@@ -121,5 +122,30 @@ func TestRunStageKeepsTheMemoryLimit(t *testing.T) {
 	g.g.MaxMemory = 12345
 	if sub := ancestry(g.g, g.ids["b"]); sub.MaxMemory != 12345 || len(sub.Nodes) != 2 {
 		t.Errorf("ancestry of b: MaxMemory %d with %d nodes, want 12345 with 2", sub.MaxMemory, len(sub.Nodes))
+	}
+}
+
+// The head checks only the engines of the stages it computes itself: a
+// stage sent to a job is checked in the job (where a login node without a
+// GPU cannot judge a GPU node).
+func TestHeadChecksEnginesOfLocalStagesOnly(t *testing.T) {
+	e := newEnv(t)
+	b := newGraph("part/engine.yaml")
+	b.add("x", "test.engine", stages.Params{"value": 1.0})
+	b.add("d", "test.engine", stages.Params{"value": 2.0})
+	x := &jobExecutor{g: b.g, dir: e.c.Root()}
+	o := e.opts()
+	o.Executor = x
+	o.EngineChecks = map[string]func() error{"onnxruntime": func() error { return errors.New("no library here") }}
+	_, err := Run(context.Background(), b.g, o)
+	var ee *EngineError
+	if !errors.As(err, &ee) || got(ee.Stages) != "part/engine.yaml:d" {
+		t.Fatalf("with the local stage d: %v, want an engine error naming d alone", err)
+	}
+	b = newGraph("part/engine.yaml")
+	b.add("x", "test.engine", stages.Params{"value": 1.0})
+	x.g = b.g
+	if s, err := Run(context.Background(), b.g, o); err != nil || s.Executed != 1 || got(x.jobs) != "x" {
+		t.Fatalf("with only a job's stage: %+v, %v (jobs %v)", s, err, x.jobs)
 	}
 }
