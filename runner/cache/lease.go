@@ -25,10 +25,11 @@ import (
 // matter, takes the holder for dead and breaks the lease: it removes the
 // file under a second O_EXCL file, <key>.lease.break, after checking that
 // it is still the file it watched. A holder that finds its lease broken or
-// replaced stops touching it and reports it lost (Lock.Lost); since a
-// published entry is complete and verified whoever publishes it, a holder
+// replaced stops touching it and reports it lost (Lock.Lost). A holder
 // presumed dead that was only slow publishes an entry equal to the other's
-// (stages are deterministic) and never a half one.
+// (stages are deterministic), or, when the new holder cleared the key's
+// temporary folders under it, fails to publish or publishes an entry with
+// files missing, which Get rejects by the sizes in its manifest.
 
 // LeaseEnv, set to a duration such as 2m, makes Open use lease locks with
 // that lease time on any file system.
