@@ -22,9 +22,13 @@ type Resources struct {
 	Mem int64
 	// Time is the time limit.
 	Time time.Duration
-	// GPUs is the number of GPUs.
+	// GPUs is the number of GPUs; NoGPUs is a "gpus: 0" written out, which
+	// overrides an experiment's count where 0 would mean "not set".
 	GPUs int
 }
+
+// NoGPUs is Resources.GPUs of a stage that asks for no GPU explicitly.
+const NoGPUs = -1
 
 // IsZero reports whether no field is set.
 func (r Resources) IsZero() bool { return r == Resources{} }
@@ -68,9 +72,12 @@ func readResources(f *srcFile, v *yaml.Node, c *collector) Resources {
 				c.add(f.pos(val), "write "+k+" as a whole number, such as 2", "resources %s %q is not a count", k, clip(val.Value))
 				continue
 			}
-			if k == "cpus" {
+			switch {
+			case k == "cpus":
 				r.CPUs = n
-			} else {
+			case n == 0:
+				r.GPUs = NoGPUs
+			default:
 				r.GPUs = n
 			}
 		case "mem":
@@ -108,7 +115,7 @@ func ParseSize(v string) (int64, error) {
 	n, err := strconv.ParseFloat(s, 64)
 	bytes := n * float64(mult)
 	if err != nil || math.IsNaN(n) || bytes < 1 || bytes >= math.MaxInt64 {
-		return 0, fmt.Errorf("%q is not a size such as 512M or 4G (at least 1 byte, below 8 EiB)", v)
+		return 0, fmt.Errorf("%q is not a size such as 512M or 4G", v)
 	}
 	return int64(bytes), nil
 }

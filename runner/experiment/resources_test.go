@@ -25,6 +25,15 @@ stages:
 	eq(t, "stage without its own", node(t, e, "img").Resources, e.Resources)
 	eq(t, "stage over experiment", node(t, e, "big").Resources, Resources{CPUs: 2, Mem: 512 << 20, Time: 90 * time.Minute, GPUs: 1})
 
+	os.WriteFile(p, []byte(`resources: {gpus: 2}
+stages:
+  img:
+    kind: exptest.source
+    resources: {gpus: 0}
+`), 0o644)
+	g = load(t, []string{p}, Options{})
+	eq(t, "gpus: 0 over an experiment's 2", node(t, g.Experiments[0], "img").Resources, Resources{GPUs: NoGPUs})
+
 	os.WriteFile(p, []byte(`stages:
   img:
     kind: exptest.source
