@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"difflab/models/modelfile"
+	"difflab/models/modelfile/modelfiletest"
 	"difflab/models/onnxexport"
 	"difflab/models/ort"
 	"difflab/models/ort/orttest"
@@ -169,16 +170,7 @@ func testModel(t *testing.T, d *modelfile.Description, a float32, variance, intT
 	}
 	g.NodeTo("u", "Identity", []string{y})
 	g.Output("u", onnxexport.Float32, onnxexport.Batch, outC, H, W)
-	b, err := g.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "model.onnx"), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := modelfile.Write(dir, d); err != nil {
-		t.Fatal(err)
-	}
+	modelfiletest.WriteDir(t, dir, g, d)
 	m, err := modelfile.Open(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -427,16 +419,7 @@ func TestPredictUpscaled(t *testing.T) {
 	v := g.Node("Neg", []string{g.Node("Conv", []string{in, g.Const("w2", []int{2, 3, 1, 1}, []float32{1, 0, 0, 0, 1, 0})}, onnxexport.Ints("kernel_shape", 1, 1))})
 	g.NodeTo("out_sample", "Concat", []string{y, v}, onnxexport.Int("axis", 1))
 	g.Output("out_sample", onnxexport.Float32, onnxexport.Batch, 4, 4, 4)
-	b, err := g.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "model.onnx"), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := modelfile.Write(dir, d); err != nil {
-		t.Fatal(err)
-	}
+	modelfiletest.WriteDir(t, dir, g, d)
 	m, err := modelfile.Open(dir)
 	if err != nil {
 		t.Fatal(err)

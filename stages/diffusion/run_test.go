@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"difflab/models/modelfile"
+	"difflab/models/modelfile/modelfiletest"
 	"difflab/models/onnxexport"
 	"difflab/models/ort"
 	"difflab/stages"
@@ -228,14 +229,7 @@ func superResModelDir(t *testing.T) string {
 	tf := g.Node("Mul", []string{g.Node("Cast", []string{ts}, onnxexport.Int("to", 1)), g.Const("k2", []int{1}, []float32{0.0001})})
 	g.NodeTo("out_sample", "Add", []string{y, g.Node("Reshape", []string{tf, shape4})})
 	g.Output("out_sample", onnxexport.Float32, onnxexport.Batch, 1, 8, 8)
-	b, err := g.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "model.onnx"), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
 	d := &modelfile.Description{
 		Format: modelfile.Format, ONNX: "model.onnx", Predicts: modelfile.PredictsEpsilon,
 		Inputs:    modelfile.Inputs{Sample: "sample", Timestep: "timestep", Condition: "class", NoiseLevel: "class_labels"},
@@ -247,9 +241,7 @@ func superResModelDir(t *testing.T) string {
 		Schedule:  &modelfile.Schedule{Name: "squaredcos_cap_v2", Steps: 1000},
 		LowRes:    &modelfile.LowRes{Channels: 1, Height: 4, Width: 4},
 	}
-	if err := modelfile.Write(dir, d); err != nil {
-		t.Fatal(err)
-	}
+	modelfiletest.WriteDir(t, dir, g, d)
 	return dir
 }
 

@@ -4,11 +4,10 @@ package flowtest
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"difflab/models/modelfile"
+	"difflab/models/modelfile/modelfiletest"
 	"difflab/models/onnxexport"
 	"difflab/models/ort"
 )
@@ -48,16 +47,7 @@ func FieldModel(t testing.TB, r, s float32, K int) string {
 	u := g.Node("Mul", []string{target, g.Const("r", []int{1}, []float32{r})})
 	g.NodeTo("u", "Add", []string{u, g.Node("Mul", []string{g.Node("Reshape", []string{tt, shape4}), g.Const("s", []int{1}, []float32{s})})})
 	g.Output("u", onnxexport.Float32, onnxexport.Batch, 1, 2, 2)
-	b, err := g.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "model.onnx"), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := modelfile.Write(dir, d); err != nil {
-		t.Fatal(err)
-	}
+	modelfiletest.WriteDir(t, dir, g, d)
 	return dir
 }
