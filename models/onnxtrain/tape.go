@@ -151,24 +151,29 @@ var swap01 = onnxexport.Ints("perm", 1, 0, 2, 3)
 //
 // for kh, kw < k, positions outside big counting zero; small is (n, A, h,
 // w), big (n, B, H, W) and the result (A, B, k, k). For every kernel offset
-// it slices the shifted, strided window of big matching small and adds one
-// matrix product over the batch and the positions; the k*k products are
-// stacked into the kernel. (ONNX's Conv could compute the same with the
+// it slices the shifted, strided window of big matching small, multiplies
+// it with small image by image (a MatMul batched over n, the sum over the
+// positions inside it) and sums the n products; the k*k sums are stacked
+// into the kernel. One product over all of n, h and w would be a matrix
+// product of A x B outputs, each summing n*h*w terms: the WebGPU provider
+// spreads a MatMul over its outputs only, which leaves most of a GPU idle
+// (10x slower on an H100). ONNX's Conv could compute the same with the
 // batch as channels and small as a kernel dilated by the stride, but ONNX
-// Runtime's CPU convolution is slow for such large kernels and 3x3 outputs.)
+// Runtime's CPU convolution is slow for such large kernels and 3x3 outputs.
 func (tp *tape) correlate(small, big string, k, stride, pad int) string {
 	ss, bs := tp.shapes[small], tp.shapes[big]
 	n, a, h, w, b := ss[0], ss[1], ss[2], ss[3], bs[1]
-	m := n * h * w
-	lhs := tp.raw("Reshape", []string{tp.raw("Transpose", []string{small}, swap01), tp.ints(a, m)}) // (A, n h w)
 	if h == 1 && w == 1 && pad == 0 && stride >= k {
-		// One position: every offset reads its own pixel of big.
+		// One position: every offset reads its own pixel of big, and one
+		// product over the batch gives the whole kernel.
+		lhs := tp.raw("Transpose", []string{tp.raw("Reshape", []string{small, tp.ints(n, a)})}, onnxexport.Ints("perm", 1, 0)) // (A, n)
 		rhs := tp.raw("Reshape", []string{big, tp.ints(n, b*k*k)})
 		return tp.raw("Reshape", []string{tp.raw("MatMul", []string{lhs, rhs}), tp.ints(a, b, k, k)})
 	}
-	bt := tp.raw("Transpose", []string{big}, swap01) // (B, n, H, W)
+	// (n, h w, A): the right factor of every offset's products.
+	rhs := tp.raw("Transpose", []string{tp.raw("Reshape", []string{small, tp.ints(n, a, h*w)})}, onnxexport.Ints("perm", 0, 2, 1))
 	if pad > 0 {
-		bt = tp.raw("Pad", []string{bt, tp.ints(0, 0, pad, pad, 0, 0, pad, pad)})
+		big = tp.raw("Pad", []string{big, tp.ints(0, 0, pad, pad, 0, 0, pad, pad)})
 	}
 	parts := make([]string, 0, k*k)
 	for kh := 0; kh < k; kh++ {
@@ -177,12 +182,42 @@ func (tp *tape) correlate(small, big string, k, stride, pad int) string {
 			// callers the window lies inside it (the forward pass's output
 			// size is what fits).
 			eh, ew := kh+stride*(h-1)+1, kw+stride*(w-1)+1
-			win := tp.raw("Slice", []string{bt, tp.ints(kh, kw), tp.ints(eh, ew), tp.ints(2, 3), tp.ints(stride, stride)})
-			prod := tp.raw("Gemm", []string{lhs, tp.raw("Reshape", []string{win, tp.ints(b, m)})}, onnxexport.Int("transB", 1)) // (A, B)
-			parts = append(parts, tp.raw("Unsqueeze", []string{prod, tp.ints(2)}))
+			win := tp.raw("Slice", []string{big, tp.ints(kh, kw), tp.ints(eh, ew), tp.ints(2, 3), tp.ints(stride, stride)})
+			prod := tp.raw("MatMul", []string{tp.raw("Reshape", []string{win, tp.ints(n, b, h*w)}), rhs}) // (n, B, A)
+			sum := tp.raw("ReduceSum", []string{prod, tp.ints(0)}, onnxexport.Int("keepdims", 0))         // (B, A)
+			parts = append(parts, tp.raw("Unsqueeze", []string{sum, tp.ints(2)}))
 		}
 	}
-	return tp.raw("Reshape", []string{tp.raw("Concat", parts, onnxexport.Int("axis", 2)), tp.ints(a, b, k, k)})
+	stacked := tp.raw("Concat", parts, onnxexport.Int("axis", 2)) // (B, A, k k)
+	return tp.raw("Reshape", []string{tp.raw("Transpose", []string{stacked}, onnxexport.Ints("perm", 1, 0, 2)), tp.ints(a, b, k, k)})
+}
+
+// ones returns a float32 constant of ones of the given shape.
+func (tp *tape) ones(shape ...int) string {
+	key := fmt.Sprint("ones", shape)
+	if n, ok := tp.consts[key]; ok {
+		return n
+	}
+	data := make([]float32, count(shape))
+	for i := range data {
+		data[i] = 1
+	}
+	n := tp.g.Const(fmt.Sprintf("const_%d", len(tp.consts)), shape, data)
+	tp.consts[key] = n
+	return n
+}
+
+// channelSum sums v (n, c, h, w) over n, h and w into a (c) vector, as two
+// matrix products with ones: over each map (batched over n and c), then
+// over the batch. ReduceSum over axes 0, 2 and 3 gives the same, but the
+// WebGPU provider reduces each output in one workgroup, c of them for
+// n*h*w terms each, which leaves most of a GPU idle.
+func (tp *tape) channelSum(v string) string {
+	s := tp.shapes[v]
+	n, c, hw := s[0], s[1], s[2]*s[3]
+	perMap := tp.raw("MatMul", []string{tp.raw("Reshape", []string{v, tp.ints(n, c, hw)}), tp.ones(hw, 1)}) // (n, c, 1)
+	total := tp.raw("MatMul", []string{tp.ones(1, n), tp.raw("Reshape", []string{perMap, tp.ints(n, c)})})  // (1, c)
+	return tp.raw("Reshape", []string{total, tp.ints(c)})
 }
 
 // conv is Conv2d (weight (out, in, k, k), bias (out)) with the given stride
@@ -222,7 +257,7 @@ func (tp *tape) conv(x, w, b string, stride, pad int) string {
 			tp.addGrad(w, tp.correlate(dy, x, k, stride, pad))
 		}
 		if tp.needs[b] {
-			tp.addGrad(b, tp.raw("ReduceSum", []string{dy, tp.ints(0, 2, 3)}, onnxexport.Int("keepdims", 0)))
+			tp.addGrad(b, tp.channelSum(dy))
 		}
 	})
 	return y
@@ -246,7 +281,7 @@ func (tp *tape) convT(x, w, b string, stride, pad int) string {
 			tp.addGrad(w, tp.correlate(x, dy, k, stride, pad))
 		}
 		if tp.needs[b] {
-			tp.addGrad(b, tp.raw("ReduceSum", []string{dy, tp.ints(0, 2, 3)}, onnxexport.Int("keepdims", 0)))
+			tp.addGrad(b, tp.channelSum(dy))
 		}
 	})
 	return y
@@ -283,10 +318,18 @@ func (tp *tape) batchNormGELU(x, gamma, beta, runMean, runVar string) (y, newMea
 	s := tp.shapes[x]
 	c, m := s[1], s[0]*s[2]*s[3]
 	stat := []int{1, c, 1, 1}
-	axes := tp.ints(0, 2, 3)
-	mean := tp.node(stat, "ReduceMean", []string{x, axes})
+	// sum and avg reduce a value shaped like x over the batch and the
+	// maps, to (c) and to stat.
+	sum := func(v string) string {
+		tp.shapes[v] = s
+		return tp.channelSum(v)
+	}
+	avg := func(v string) string {
+		return tp.raw("Reshape", []string{tp.raw("Mul", []string{sum(v), tp.scalar(1 / float64(m))}), tp.ints(stat...)})
+	}
+	mean := avg(x)
 	xc := tp.node(s, "Sub", []string{x, mean})
-	variance := tp.node(stat, "ReduceMean", []string{tp.raw("Mul", []string{xc, xc}), axes})
+	variance := avg(tp.raw("Mul", []string{xc, xc}))
 	rstd := tp.node(stat, "Reciprocal", []string{tp.raw("Sqrt", []string{tp.raw("Add", []string{variance, tp.scalar(bnEpsilon)})})})
 	xhat := tp.node(s, "Mul", []string{xc, rstd})
 	g4 := tp.node(stat, "Reshape", []string{gamma, tp.ints(stat...)})
@@ -303,8 +346,6 @@ func (tp *tape) batchNormGELU(x, gamma, beta, runMean, runVar string) (y, newMea
 
 	tp.onBack(y, func(dy string) {
 		dz := tp.geluGrad(z, dy)
-		sum := func(v string) string { return tp.raw("ReduceSum", []string{v, axes}, onnxexport.Int("keepdims", 0)) }
-		avg := func(v string) string { return tp.raw("ReduceMean", []string{v, axes}) }
 		tp.addGrad(gamma, sum(tp.raw("Mul", []string{dz, xhat})))
 		tp.addGrad(beta, sum(dz))
 		if tp.needs[x] {
