@@ -18,23 +18,26 @@
 //
 // Weights, BatchNorm running statistics and Adam moments are graph inputs
 // and their updated values graph outputs, so a caller runs the same session
-// step after step and carries the state from outputs to inputs.
+// step after step and carries the state from outputs to inputs. The state
+// travels as four flat vectors (Layout) rather than one input per tensor:
+// on a GPU every graph output is a separate copy back to the host, and a
+// few hundred of them took longer than the step's arithmetic.
 //
 // # Inputs and outputs
 //
-// Inputs: every tensor of unet.Specs by its name; AdamM+name and
-// AdamV+name for every learned one; "x" (batch, channels, size, size), "t"
-// (batch, 1) for the conditioned UNets, "c" (batch, classes) for time_class,
-// "target" shaped like x; the scalars (shape (1)) "lr" (Adam's learning
-// rate), "step" (Adam's step count including this step, for the bias
-// corrections) and "clip" (the largest global gradient norm; a huge value
-// turns clipping off).
+// Inputs: the flat state InputParams (every learned tensor of unet.Specs,
+// laid out by Layout), InputBuffers (the running statistics), InputAdamM
+// and InputAdamV (Adam's moments, laid out like InputParams); "x" (batch,
+// channels, size, size), "t" (batch, 1) for the conditioned UNets, "c"
+// (batch, classes) for time_class, "target" shaped like x; the scalars
+// (shape (1)) "lr" (Adam's learning rate), "step" (Adam's step count
+// including this step, for the bias corrections) and "clip" (the largest
+// global gradient norm; a huge value turns clipping off).
 //
-// Outputs: "loss" (1), the batch's loss before the update; Next+name for
-// every tensor of unet.Specs (learned ones after the Adam update, running
-// statistics after this batch); Next+AdamM+name and Next+AdamV+name; with
-// Options.Gradients also Grad+name, the gradient of the loss before
-// clipping.
+// Outputs: "loss" (1), the batch's loss before the update; Next+InputParams
+// after the Adam update, Next+InputBuffers after this batch, Next+InputAdamM
+// and Next+InputAdamV; with Options.Gradients also Grad+name for every
+// learned tensor, the gradient of the loss before clipping.
 //
 // # Invariants
 //
@@ -51,28 +54,28 @@ import (
 	"difflab/models/unet"
 )
 
-// Name prefixes of the step graph's inputs and outputs.
+// Name prefixes of the step graph's outputs.
 const (
-	// AdamM and AdamV prefix the inputs holding Adam's first and second
-	// moments of a learned tensor.
-	AdamM = "adam_m/"
-	AdamV = "adam_v/"
 	// Next prefixes the outputs holding updated state.
 	Next = "next/"
 	// Grad prefixes the gradient outputs of Options.Gradients.
 	Grad = "grad/"
 )
 
-// The names of the data, hyperparameter and loss values of the step graph.
+// The names of the step graph's inputs and of its loss.
 const (
-	InputX      = "x"
-	InputT      = "t"
-	InputC      = "c"
-	InputTarget = "target"
-	InputLR     = "lr"
-	InputStep   = "step"
-	InputClip   = "clip"
-	OutputLoss  = "loss"
+	InputParams  = "params"
+	InputBuffers = "buffers"
+	InputAdamM   = "adam_m"
+	InputAdamV   = "adam_v"
+	InputX       = "x"
+	InputT       = "t"
+	InputC       = "c"
+	InputTarget  = "target"
+	InputLR      = "lr"
+	InputStep    = "step"
+	InputClip    = "clip"
+	OutputLoss   = "loss"
 )
 
 // Adam's constants (torch.optim.Adam's defaults, as package train uses).
@@ -104,8 +107,15 @@ func Step(cfg unet.Config, batch int, opts *Options) ([]byte, error) {
 	}
 	tp := newTape(fmt.Sprintf("difflab_train_step_%s", cfg.Cond))
 	b := &stepBuilder{tp: tp, cfg: cfg, batch: batch, next: map[string]string{}}
+	l := NewLayout(specs)
+	params := tp.input(InputParams, false, l.Params)
+	buffers := tp.input(InputBuffers, false, l.Buffers)
 	for _, s := range specs {
-		tp.input(s.Name, s.Role.Learned(), s.Shape...)
+		from := buffers
+		if s.Role.Learned() {
+			from = params
+		}
+		tp.view(s, from, l.Offset[s.Name])
 	}
 	S, C := cfg.Size, cfg.Channels
 	x := tp.input(InputX, false, batch, C, S, S)
@@ -125,32 +135,88 @@ func Step(cfg unet.Config, batch int, opts *Options) ([]byte, error) {
 	tp.backward(loss)
 	tp.output(OutputLoss, loss)
 
-	var learned []string
-	var grads []string
+	var grads, nextBuffers []string
 	for _, s := range specs {
 		if !s.Role.Learned() {
-			tp.output(Next+s.Name, b.next[s.Name])
+			nextBuffers = append(nextBuffers, tp.flat(b.next[s.Name]))
 			continue
 		}
 		g, ok := tp.grads[s.Name]
 		if !ok {
 			return nil, fmt.Errorf("onnxtrain: no gradient reaches %q", s.Name)
 		}
-		learned = append(learned, s.Name)
 		grads = append(grads, g)
 		if opts != nil && opts.Gradients {
 			tp.shapes[g] = s.Shape
 			tp.output(Grad+s.Name, g)
 		}
 	}
-	grads = clipGlobalNorm(tp, grads, clip)
-	adam(tp, specs, learned, grads, lr, step)
+	tp.concatOutput(Next+InputBuffers, nextBuffers, l.Buffers)
+	scale := clipScale(tp, grads, clip)
+	flatGrads := make([]string, len(grads))
+	for i, g := range grads {
+		flatGrads[i] = tp.flat(g)
+	}
+	g := tp.raw("Mul", []string{tp.raw("Concat", flatGrads, onnxexport.Int("axis", 0)), scale})
+	adam(tp, l.Params, params, g, lr, step)
 	return tp.g.Marshal()
 }
 
-// clipGlobalNorm scales the gradients by clip/(norm+1e-6) when their global
-// L2 norm exceeds clip.
-func clipGlobalNorm(tp *tape, grads []string, clip string) []string {
+// Layout places the tensors of unet.Specs in the step graph's flat state:
+// the learned ones one after another in InputParams, the others (running
+// statistics) in InputBuffers, each in the order of the specs.
+type Layout struct {
+	// Specs are the tensors laid out.
+	Specs []unet.Spec
+	// Offset is the position of a tensor's first value in its vector.
+	Offset map[string]int
+	// Params and Buffers are the lengths of the two vectors.
+	Params, Buffers int
+}
+
+// NewLayout lays out specs.
+func NewLayout(specs []unet.Spec) Layout {
+	l := Layout{Specs: specs, Offset: map[string]int{}}
+	for _, s := range specs {
+		if s.Role.Learned() {
+			l.Offset[s.Name], l.Params = l.Params, l.Params+count(s.Shape)
+		} else {
+			l.Offset[s.Name], l.Buffers = l.Buffers, l.Buffers+count(s.Shape)
+		}
+	}
+	return l
+}
+
+// Pack returns the vector of the learned tensors (learned true) or of the
+// others, with each tensor's values taken from get.
+func (l Layout) Pack(learned bool, get func(name string) []float32) []float32 {
+	n := l.Buffers
+	if learned {
+		n = l.Params
+	}
+	flat := make([]float32, n)
+	for _, s := range l.Specs {
+		if s.Role.Learned() == learned {
+			copy(flat[l.Offset[s.Name]:], get(s.Name))
+		}
+	}
+	return flat
+}
+
+// Unpack hands put every tensor of the vector flat (learned as for Pack),
+// as a slice of flat.
+func (l Layout) Unpack(learned bool, flat []float32, put func(name string, values []float32)) {
+	for _, s := range l.Specs {
+		if s.Role.Learned() == learned {
+			off := l.Offset[s.Name]
+			put(s.Name, flat[off:off+count(s.Shape)])
+		}
+	}
+}
+
+// clipScale returns the factor that scales the gradients to the global L2
+// norm clip when their norm exceeds it: clip/(norm+1e-6), else 1.
+func clipScale(tp *tape, grads []string, clip string) string {
 	squares := make([]string, len(grads))
 	for i, g := range grads {
 		squares[i] = tp.raw("ReduceSumSquare", []string{g}, onnxexport.Int("keepdims", 1))
@@ -160,39 +226,29 @@ func clipGlobalNorm(tp *tape, grads []string, clip string) []string {
 	// which would run on the CPU with a copy from the GPU per tensor.
 	norm := tp.raw("Sqrt", []string{tp.raw("ReduceSum", []string{tp.raw("Concat", squares, onnxexport.Int("axis", 0))},
 		onnxexport.Int("keepdims", 1))})
-	scale := tp.raw("Where", []string{tp.raw("Greater", []string{norm, clip}),
+	return tp.raw("Where", []string{tp.raw("Greater", []string{norm, clip}),
 		tp.raw("Div", []string{clip, tp.raw("Add", []string{norm, tp.scalar(clipEpsilon)})}), tp.scalar(1)})
-	out := make([]string, len(grads))
-	for i, g := range grads {
-		out[i] = tp.raw("Mul", []string{g, scale})
-	}
-	return out
 }
 
-// adam adds PyTorch's Adam update of every learned tensor:
+// adam adds PyTorch's Adam update of the n flat parameters params, given
+// their flat gradient g, and the outputs of the updated parameters and
+// moments:
 //
 //	m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
 //	p -= lr / (1 - b1^k) * m / (sqrt(v) / sqrt(1 - b2^k) + eps)
-func adam(tp *tape, specs []unet.Spec, learned, grads []string, lr, step string) {
-	shape := map[string][]int{}
-	for _, s := range specs {
-		shape[s.Name] = s.Shape
-	}
+func adam(tp *tape, n int, params, g, lr, step string) {
 	c1 := tp.raw("Sub", []string{tp.scalar(1), tp.raw("Pow", []string{tp.scalar(adamBeta1), step})})
 	c2 := tp.raw("Sqrt", []string{tp.raw("Sub", []string{tp.scalar(1), tp.raw("Pow", []string{tp.scalar(adamBeta2), step})})})
 	size := tp.raw("Div", []string{lr, c1})
-	for i, name := range learned {
-		g := grads[i]
-		m := tp.input(AdamM+name, false, shape[name]...)
-		v := tp.input(AdamV+name, false, shape[name]...)
-		m2 := tp.raw("Add", []string{tp.raw("Mul", []string{tp.scalar(adamBeta1), m}), tp.raw("Mul", []string{tp.scalar(1 - adamBeta1), g})})
-		v2 := tp.raw("Add", []string{tp.raw("Mul", []string{tp.scalar(adamBeta2), v}),
-			tp.raw("Mul", []string{tp.scalar(1 - adamBeta2), tp.raw("Mul", []string{g, g})})})
-		den := tp.raw("Add", []string{tp.raw("Div", []string{tp.raw("Sqrt", []string{v2}), c2}), tp.scalar(adamEps)})
-		p2 := tp.raw("Sub", []string{name, tp.raw("Mul", []string{size, tp.raw("Div", []string{m2, den})})})
-		for _, o := range [][2]string{{Next + name, p2}, {Next + AdamM + name, m2}, {Next + AdamV + name, v2}} {
-			tp.shapes[o[1]] = shape[name]
-			tp.output(o[0], o[1])
-		}
+	m := tp.input(InputAdamM, false, n)
+	v := tp.input(InputAdamV, false, n)
+	m2 := tp.raw("Add", []string{tp.raw("Mul", []string{tp.scalar(adamBeta1), m}), tp.raw("Mul", []string{tp.scalar(1 - adamBeta1), g})})
+	v2 := tp.raw("Add", []string{tp.raw("Mul", []string{tp.scalar(adamBeta2), v}),
+		tp.raw("Mul", []string{tp.scalar(1 - adamBeta2), tp.raw("Mul", []string{g, g})})})
+	den := tp.raw("Add", []string{tp.raw("Div", []string{tp.raw("Sqrt", []string{v2}), c2}), tp.scalar(adamEps)})
+	p2 := tp.raw("Sub", []string{params, tp.raw("Mul", []string{size, tp.raw("Div", []string{m2, den})})})
+	for _, o := range [][2]string{{Next + InputParams, p2}, {Next + InputAdamM, m2}, {Next + InputAdamV, v2}} {
+		tp.shapes[o[1]] = []int{n}
+		tp.output(o[0], o[1])
 	}
 }

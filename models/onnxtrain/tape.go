@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"difflab/models/onnxexport"
+	"difflab/models/unet"
 )
 
 // tape builds a float32 ONNX graph forward and records, for every
@@ -40,6 +41,30 @@ func (tp *tape) input(name string, param bool, shape ...int) string {
 	tp.shapes[name] = shape
 	tp.needs[name] = param
 	return name
+}
+
+// view declares the tensor s as the values of the flat vector from that
+// start at offset off, reshaped to s.Shape; a learned tensor's gradient is
+// formed by backward.
+func (tp *tape) view(s unet.Spec, from string, off int) {
+	n := count(s.Shape)
+	part := tp.raw("Slice", []string{from, tp.ints(off), tp.ints(off + n), tp.ints(0)})
+	tp.g.NodeTo(s.Name, "Reshape", []string{part, tp.ints(s.Shape...)})
+	tp.shapes[s.Name] = s.Shape
+	tp.needs[s.Name] = s.Role.Learned()
+}
+
+// flat returns v reshaped to one dimension.
+func (tp *tape) flat(v string) string {
+	return tp.raw("Reshape", []string{v, tp.ints(-1)})
+}
+
+// concatOutput declares the concatenation of the flat values vs, n values
+// in all, as a graph output called name.
+func (tp *tape) concatOutput(name string, vs []string, n int) {
+	all := tp.raw("Concat", vs, onnxexport.Int("axis", 0))
+	tp.shapes[all] = []int{n}
+	tp.output(name, all)
 }
 
 // output declares value v as a graph output called name.

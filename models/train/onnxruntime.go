@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"difflab/models/onnxtrain"
 	"difflab/models/ort"
@@ -13,21 +12,20 @@ import (
 
 // ortTrainer is the ONNX Runtime engine: the session of one training step
 // graph (package onnxtrain) and the state it carries from one step to the
-// next, the weights and the optimiser's moments.
+// next, the weights and the optimiser's moments, as the graph's flat
+// vectors.
 type ortTrainer struct {
 	batcher
-	opt   Options
-	sess  *ort.Session
-	specs []unet.Spec
-	w     unet.Weights
-	adam  *Adam
+	opt    Options
+	sess   *ort.Session
+	layout onnxtrain.Layout
+	// w holds the weights' shapes; their values are in params and buffers.
+	w                                 unet.Weights
+	params, buffers, moment1, moment2 []float32
+	adam                              *Adam
 }
 
 func newORTTrainer(opt Options, ck *Checkpoint) (*ortTrainer, error) {
-	specs, err := unet.Specs(opt.Net)
-	if err != nil {
-		return nil, err
-	}
 	adam, err := newAdam(opt.Net, ck)
 	if err != nil {
 		return nil, err
@@ -36,7 +34,28 @@ func newORTTrainer(opt Options, ck *Checkpoint) (*ortTrainer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &ortTrainer{batcher: newBatcher(opt), opt: opt, sess: sess, specs: specs, w: ck.Weights.Clone(), adam: adam}, nil
+	tr, err := newORTState(opt, sess, ck.Weights, adam)
+	if err != nil {
+		sess.Discard()
+		return nil, err
+	}
+	return tr, nil
+}
+
+// newORTState returns the trainer that runs sess from weights w and
+// optimiser state adam (both copied).
+func newORTState(opt Options, sess *ort.Session, w unet.Weights, adam *Adam) (*ortTrainer, error) {
+	specs, err := unet.Specs(opt.Net)
+	if err != nil {
+		return nil, err
+	}
+	l := onnxtrain.NewLayout(specs)
+	weight := func(name string) []float32 { return w[name].Data }
+	return &ortTrainer{batcher: newBatcher(opt), opt: opt, sess: sess, layout: l, w: w.Clone(),
+		params: l.Pack(true, weight), buffers: l.Pack(false, weight),
+		moment1: l.Pack(true, func(name string) []float32 { return adam.M[name] }),
+		moment2: l.Pack(true, func(name string) []float32 { return adam.V[name] }),
+		adam:    adam.clone()}, nil
 }
 
 // loadStep writes the step graph of opt's UNet and batch size and loads it
@@ -71,19 +90,17 @@ func (tr *ortTrainer) step(lr float64) (float64, error) {
 	}
 	var loss float64
 	for _, o := range out {
-		next, isNext := strings.CutPrefix(o.Name, onnxtrain.Next)
-		if !isNext {
-			if o.Name == onnxtrain.OutputLoss {
-				loss = float64(o.Float32[0])
-			}
-			continue
-		}
-		if name, ok := strings.CutPrefix(next, onnxtrain.AdamM); ok {
-			tr.adam.M[name] = o.Float32
-		} else if name, ok := strings.CutPrefix(next, onnxtrain.AdamV); ok {
-			tr.adam.V[name] = o.Float32
-		} else {
-			tr.w[next].Data = o.Float32
+		switch o.Name {
+		case onnxtrain.OutputLoss:
+			loss = float64(o.Float32[0])
+		case onnxtrain.Next + onnxtrain.InputParams:
+			tr.params = o.Float32
+		case onnxtrain.Next + onnxtrain.InputBuffers:
+			tr.buffers = o.Float32
+		case onnxtrain.Next + onnxtrain.InputAdamM:
+			tr.moment1 = o.Float32
+		case onnxtrain.Next + onnxtrain.InputAdamV:
+			tr.moment2 = o.Float32
 		}
 	}
 	return loss, nil
@@ -98,12 +115,17 @@ func (tr *ortTrainer) inputs(lr float64) []ort.Value {
 	if clip <= 0 {
 		clip = 3e38 // no gradient norm reaches it: clipping is off
 	}
+	P, N := int64(tr.layout.Params), int64(tr.layout.Buffers)
 	in := []ort.Value{
 		{Name: onnxtrain.InputX, Shape: []int64{B, int64(cfg.Channels), S, S}, Float32: b.X},
 		{Name: onnxtrain.InputTarget, Shape: []int64{B, int64(cfg.Channels), S, S}, Float32: b.Target},
 		{Name: onnxtrain.InputLR, Shape: []int64{1}, Float32: []float32{float32(lr)}},
 		{Name: onnxtrain.InputStep, Shape: []int64{1}, Float32: []float32{float32(tr.adam.Steps)}},
 		{Name: onnxtrain.InputClip, Shape: []int64{1}, Float32: []float32{float32(clip)}},
+		{Name: onnxtrain.InputParams, Shape: []int64{P}, Float32: tr.params},
+		{Name: onnxtrain.InputBuffers, Shape: []int64{N}, Float32: tr.buffers},
+		{Name: onnxtrain.InputAdamM, Shape: []int64{P}, Float32: tr.moment1},
+		{Name: onnxtrain.InputAdamV, Shape: []int64{P}, Float32: tr.moment2},
 	}
 	if cfg.Cond != unet.Unconditional {
 		in = append(in, ort.Value{Name: onnxtrain.InputT, Shape: []int64{B, 1}, Float32: b.T})
@@ -111,22 +133,21 @@ func (tr *ortTrainer) inputs(lr float64) []ort.Value {
 	if cfg.Cond == unet.TimeClass {
 		in = append(in, ort.Value{Name: onnxtrain.InputC, Shape: []int64{B, int64(cfg.Classes)}, Float32: b.C})
 	}
-	for _, s := range tr.specs {
-		shape := make([]int64, len(s.Shape))
-		for i, d := range s.Shape {
-			shape[i] = int64(d)
-		}
-		in = append(in, ort.Value{Name: s.Name, Shape: shape, Float32: tr.w[s.Name].Data})
-		if s.Role.Learned() {
-			in = append(in, ort.Value{Name: onnxtrain.AdamM + s.Name, Shape: shape, Float32: tr.adam.M[s.Name]},
-				ort.Value{Name: onnxtrain.AdamV + s.Name, Shape: shape, Float32: tr.adam.V[s.Name]})
-		}
-	}
 	return in
 }
 
-func (tr *ortTrainer) weights() unet.Weights { return tr.w.Clone() }
+func (tr *ortTrainer) weights() unet.Weights {
+	w := tr.w.Clone()
+	put := func(name string, v []float32) { copy(w[name].Data, v) }
+	tr.layout.Unpack(true, tr.params, put)
+	tr.layout.Unpack(false, tr.buffers, put)
+	return w
+}
 
-func (tr *ortTrainer) optimiser() *Adam { return tr.adam }
+func (tr *ortTrainer) optimiser() *Adam {
+	tr.layout.Unpack(true, tr.moment1, func(name string, v []float32) { copy(tr.adam.M[name], v) })
+	tr.layout.Unpack(true, tr.moment2, func(name string, v []float32) { copy(tr.adam.V[name], v) })
+	return tr.adam
+}
 
 func (tr *ortTrainer) close() { tr.sess.Discard() }

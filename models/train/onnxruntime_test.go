@@ -59,8 +59,11 @@ func newGradStep(t *testing.T, opt Options, w unet.Weights, dev ort.Device) *gra
 // returns the loss and the gradients by name.
 func (g *gradStep) run(t *testing.T, w unet.Weights) (float64, map[string][]float32) {
 	t.Helper()
-	o := &ortTrainer{batcher: g.tr.batcher, opt: g.tr.opt, sess: g.sess, w: w.Clone(), adam: g.tr.adam.clone()}
-	o.specs, _ = unet.Specs(g.tr.opt.Net)
+	o, err := newORTState(g.tr.opt, g.sess, w, g.tr.adam)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.batcher = g.tr.batcher
 	// The same inputs as a training step, read back with the gradients.
 	o.adam.Steps = 1
 	in := o.inputs(1e-3)
