@@ -34,6 +34,7 @@ func cmdBenchTrain(args []string) int {
 	device := addDeviceFlag(fs)
 	asJSON := fs.Bool("json", false, "print one JSON line")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole benchmark (set-up, warm-up and timed steps) to this file, for go tool pprof")
+	ortProfile := fs.String("ort-profile", "", "with --engine onnxruntime: write ONNX Runtime's profile of the steps (every operator's time, and on the GPU every kernel's) as Chrome trace JSON to a file named PREFIX_DATE.json")
 	pos, code, ok := parseArgs(fs, args)
 	if !ok {
 		return code
@@ -57,7 +58,7 @@ func cmdBenchTrain(args []string) int {
 		fmt.Fprintf(stderr, "difflab bench train: --device gpu trains through ONNX Runtime only; use --engine onnxruntime\n")
 		return exitUsage
 	}
-	opt := bench.Options{Batch: *batch, Hidden: *hidden, Steps: *steps, Engine: train.Engine(*engine), Device: d}
+	opt := bench.Options{Batch: *batch, Hidden: *hidden, Steps: *steps, Engine: train.Engine(*engine), Device: d, ORTProfile: *ortProfile}
 	if err := opt.Check(); err != nil {
 		fmt.Fprintf(stderr, "difflab bench train: %v\n", err)
 		return exitUsage

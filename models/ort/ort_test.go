@@ -1,6 +1,7 @@
 package ort_test
 
 import (
+	"encoding/json"
 	"errors"
 	"math"
 	"os"
@@ -380,5 +381,61 @@ func TestGraphInfoReadsTheSignature(t *testing.T) {
 	os.WriteFile(bad, []byte{0x3a, 0x10, 1}, 0o644)
 	if _, _, err := ort.GraphInfo(bad); err == nil || !strings.Contains(err.Error(), "not an ONNX model") {
 		t.Fatalf("a truncated file: want an error, got %v", err)
+	}
+}
+
+// TestProfileIsWrittenWhenTheSessionEnds profiles a session: it gets a
+// session of its own, and discarding it writes the trace of its runs.
+func TestProfileIsWrittenWhenTheSessionEnds(t *testing.T) {
+	if err := ort.Init(); errors.Is(err, ort.ErrNoLibrary) {
+		t.Skipf("ONNX Runtime not installed: %v", err)
+	}
+	p := addModel(t, t.TempDir(), 3)
+	plain, err := ort.Load(p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Release()
+	prefix := filepath.Join(t.TempDir(), "trace")
+	s, err := ort.Load(p, &ort.Options{Profile: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s == plain {
+		t.Fatal("a profiled load shares the unprofiled session")
+	}
+	x := ort.Value{Name: "x", Shape: []int64{1, 2}, Float32: []float32{1, 2}}
+	for range 2 {
+		if _, err := s.Run([]ort.Value{x}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Discard()
+	files, _ := filepath.Glob(prefix + "_*.json")
+	if len(files) != 1 {
+		t.Fatalf("want one trace file %s_*.json, got %v", prefix, files)
+	}
+	b, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []struct {
+		Name string `json:"name"`
+		Cat  string `json:"cat"`
+	}
+	if err := json.Unmarshal(b, &events); err != nil {
+		t.Fatalf("%s: %v", files[0], err)
+	}
+	runs, adds := 0, 0
+	for _, e := range events {
+		if e.Name == "model_run" {
+			runs++
+		}
+		if e.Cat == "Node" && strings.Contains(e.Name, "kernel_time") {
+			adds++
+		}
+	}
+	if runs != 2 || adds != 2 {
+		t.Fatalf("the trace holds %d runs and %d kernel times, want 2 and 2", runs, adds)
 	}
 }

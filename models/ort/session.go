@@ -18,6 +18,12 @@ type Options struct {
 	IntraOpThreads int
 	// Device is where the model runs; empty means CurrentDevice().
 	Device Device
+	// Profile, when set, makes ONNX Runtime record the time of every
+	// operator of every run (on the GPU, also each kernel's time on the
+	// device) and write them, as Chrome trace JSON, to a file whose name
+	// starts with Profile when the session is destroyed. Only loads that
+	// name the same Profile share such a session.
+	Profile string
 }
 
 func (o *Options) threads() int {
@@ -113,7 +119,14 @@ func Load(path string, opts *Options) (*Session, error) {
 	cacheMu.Lock()
 	defer cacheMu.Unlock()
 	dev := opts.device()
+	profile := ""
+	if opts != nil {
+		profile = opts.Profile
+	}
 	key := fmt.Sprintf("%s/%d/%s", digest, opts.threads(), dev)
+	if profile != "" {
+		key += "/profile:" + profile
+	}
 	if s, ok := sessions[key]; ok {
 		if s.refs == 0 {
 			idle = slices.DeleteFunc(idle, func(o *Session) bool { return o == s })
@@ -121,7 +134,7 @@ func Load(path string, opts *Options) (*Session, error) {
 		s.refs++
 		return s, nil
 	}
-	s, err := newSession(abs, digest, opts.threads(), dev)
+	s, err := newSession(abs, digest, opts.threads(), dev, profile)
 	if err != nil {
 		return nil, err
 	}
@@ -177,7 +190,7 @@ func (s *Session) destroy() {
 	s.s.Destroy()
 }
 
-func newSession(path, digest string, threads int, dev Device) (*Session, error) {
+func newSession(path, digest string, threads int, dev Device, profile string) (*Session, error) {
 	ins, outs, err := onnx.GetInputOutputInfo(path)
 	if err != nil {
 		return nil, fmt.Errorf("ort: %s is not a loadable ONNX model: %w", path, err)
@@ -213,6 +226,11 @@ func newSession(path, digest string, threads int, dev Device) (*Session, error) 
 	}
 	if err := opts.SetGraphOptimizationLevel(onnx.GraphOptimizationLevelEnableAll); err != nil {
 		return nil, fmt.Errorf("ort: setting the optimisation level: %w", err)
+	}
+	if profile != "" {
+		if err := opts.EnableProfiling(profile); err != nil {
+			return nil, fmt.Errorf("ort: enabling profiling to %s: %w", profile, err)
+		}
 	}
 	if err := appendProvider(opts, dev); err != nil {
 		return nil, err

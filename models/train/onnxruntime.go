@@ -74,7 +74,7 @@ func loadStep(opt Options) (*ort.Session, error) {
 	if err := os.WriteFile(path, model, 0o644); err != nil {
 		return nil, err
 	}
-	sess, err := ort.Load(path, &ort.Options{Device: opt.Device})
+	sess, err := ort.Load(path, &ort.Options{Device: opt.Device, Profile: opt.ORTProfile})
 	if err != nil {
 		return nil, fmt.Errorf("train: loading the training step graph: %w", err)
 	}

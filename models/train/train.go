@@ -49,6 +49,10 @@ type Options struct {
 	// Device is where ONNX Runtime runs the steps of the ONNXRuntime
 	// engine ("" means ort.CurrentDevice()); Gorgonia runs on the CPU.
 	Device ort.Device
+	// ORTProfile, when set, makes ONNX Runtime profile the steps of the
+	// ONNXRuntime engine into a file whose name starts with it (see
+	// ort.Options.Profile), written when training ends.
+	ORTProfile string
 }
 
 // Check reports options that cannot train.

@@ -35,6 +35,9 @@ type Options struct {
 	// Device is where ONNX Runtime runs the steps of its engine ("" means
 	// the CPU).
 	Device ort.Device
+	// ORTProfile profiles the ONNX Runtime engine's steps into a file whose
+	// name starts with it (see train.Options.ORTProfile).
+	ORTProfile string
 }
 
 // Result is what a benchmark measured. Its JSON form is one line of
@@ -70,6 +73,8 @@ func (o Options) Check() error {
 		return fmt.Errorf("bench: --steps %d must be at least 1", o.Steps)
 	case o.Engine != "" && o.Engine != train.Gorgonia && o.Engine != train.ONNXRuntime:
 		return fmt.Errorf("bench: --engine %q: want gorgonia or onnxruntime", o.Engine)
+	case o.ORTProfile != "" && o.Engine != train.ONNXRuntime:
+		return fmt.Errorf("bench: --ort-profile profiles ONNX Runtime: use it with --engine onnxruntime")
 	}
 	return nil
 }
@@ -105,7 +110,7 @@ func Train(ctx context.Context, o Options) (Result, error) {
 	for i := range data.Labels {
 		data.Labels[i] = int64(rng.IntN(cfg.Classes))
 	}
-	opt := train.Options{Net: cfg, Epochs: 1, Batch: o.Batch, LR: 1e-3, Seed: 1, Engine: o.Engine, Device: dev}
+	opt := train.Options{Net: cfg, Epochs: 1, Batch: o.Batch, LR: 1e-3, Seed: 1, Engine: o.Engine, Device: dev, ORTProfile: o.ORTProfile}
 	var stamps []time.Time
 	var loss float64
 	hooks := train.Hooks{Progress: func(p train.Progress) {
