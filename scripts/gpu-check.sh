@@ -17,19 +17,24 @@
 #   DIFFLAB_VK_ICD    default /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 #   GPU_BATCHES       bench sample batches on the GPU (default "80 1024")
 #   CPU_BATCH         bench sample batch on the CPU (default 80)
-#   TRAIN_BATCH       bench train batch on the GPU (default 256; 0 skips it)
+#   TRAIN_BATCH       bench train batches on the GPU (default "256 1024"; 0
+#                     skips them); the first is also profiled
 #   BENCH_STEPS       timed steps of each bench (default 5)
 #   SAMPLE_SET        --set overrides of the sampling check (default none:
 #                     100 samples, 50 guided steps), such as
 #                     "samples.per_class=1 samples.steps=10" on lavapipe;
 #                     fewer, longer steps differ more (one step with CFG 5:
 #                     4e-5 on lavapipe)
-#   OUT               a folder that receives the log and the bench results
+#   OUT               a folder that receives the log, the bench results
+#                     (bench.jsonl), the runs' summaries and the training
+#                     step's ONNX Runtime trace (train-profile.json.xz)
 #
 # Steps: verify and unpack the carried files; install the Vulkan loader
 # (dpkg -x, ldconfig) if missing; pick the ICD; difflab bench sample on the
 # GPU at each of GPU_BATCHES and on the CPU at CPU_BATCH (all cores); difflab
-# bench train through ONNX Runtime on the GPU at TRAIN_BATCH; sample
+# bench train through ONNX Runtime on the GPU at each TRAIN_BATCH, and once
+# more with --ort-profile, summarised (time per step inside and outside the
+# graph's execution, GPU kernel time by operator); sample
 # the carried model with guidance on both devices into one cache and compare
 # the samples (they must agree within 1e-5, relative to values above 1).
 set -euo pipefail
@@ -49,7 +54,7 @@ carry="$(cd "${1:-.difflab/gpu-carry}" 2>/dev/null && pwd)" || {
 }
 gpu_batches="${GPU_BATCHES:-80 1024}"
 cpu_batch="${CPU_BATCH:-80}"
-train_batch="${TRAIN_BATCH:-256}"
+train_batches="${TRAIN_BATCH:-256 1024}"
 bench_steps="${BENCH_STEPS:-5}"
 out="${OUT:-}"
 start=$SECONDS
@@ -126,7 +131,7 @@ bench() { # bench MODE NAME ARGS...: run difflab bench MODE, keep its JSON line
 	local line
 	if line="$(timeout 300 "$difflab" bench "$mode" "$@" --steps "$bench_steps" --json)"; then
 		echo "$line"
-		[ -n "$out" ] && echo "$line" >"$out/bench-$name.json"
+		[ -n "$out" ] && echo "$line" >>"$out/bench.jsonl"
 		python3 -c 'import json, sys; r = json.loads(sys.argv[1]); print("gpu-check:   %s %s, batch %d: %.1f images/s, %.4f s/step, peak RSS %.0f MB" % (r["mode"], r.get("device", r.get("engine")), r["batch"], r["images_per_second"], r["seconds_per_step"], r["peak_rss_mb"]))' "$line" || true
 	else
 		say "FAILED: difflab bench $mode $*"
@@ -137,8 +142,38 @@ for b in $gpu_batches; do
 	bench sample "gpu-$b" --device gpu --batch "$b"
 done
 bench sample "cpu-$cpu_batch" --device cpu --batch "$cpu_batch" --threads "$(nproc)"
-if [ "$train_batch" != 0 ]; then
-	bench train "train-gpu-$train_batch" --engine onnxruntime --device gpu --batch "$train_batch"
+if [ "$train_batches" != 0 ]; then
+	for b in $train_batches; do
+		bench train "train-gpu-$b" --engine onnxruntime --device gpu --batch "$b"
+	done
+	b="${train_batches%% *}"
+	say "difflab bench train --engine onnxruntime --device gpu --batch $b --steps 2 --ort-profile (summary)"
+	mkdir -p "$work/profile"
+	if timeout 300 "$difflab" bench train --engine onnxruntime --device gpu --batch "$b" --steps 2 --ort-profile "$work/profile/step" >/dev/null; then
+		python3 - "$work"/profile/step_*.json <<'PY' || true
+import collections, json, sys
+events = json.load(open(sys.argv[1]))
+runs = [e["dur"] for e in events if e.get("name") == "model_run"][1:]  # after the warm-up step
+inside = [e["dur"] for e in events if e.get("name") == "SequentialExecutor::Execute"][1:]
+kernels = [e for e in events if e.get("cat") == "Api"]  # the WebGPU provider's GPU timestamps
+n = len(runs) + 1
+print("gpu-check:   profiled step: %.0f ms, of which %.0f ms issuing the graph's operators (the rest: copies and waiting for the GPU)"
+      % (sum(runs) / len(runs) / 1e3, sum(inside) / len(inside) / 1e3))
+by_op, count = collections.Counter(), collections.Counter()
+for e in kernels:
+    op = e["name"].split("&")[-1]
+    by_op[op] += e["dur"]
+    count[op] += 1
+total = sum(by_op.values())
+print("gpu-check:   GPU kernel time %.0f ms per step in %d kernels; by operator:" % (total / n / 1e3, len(kernels) / n))
+for op, d in by_op.most_common(8):
+    print("gpu-check:     %-18s %7.1f ms %6d kernels" % (op, d / n / 1e3, count[op] / n))
+PY
+		[ -n "$out" ] && xz -T0 -c "$work"/profile/step_*.json >"$out/train-profile.json.xz"
+	else
+		say "FAILED: the profiled bench train"
+		status=1
+	fi
 fi
 
 # --- sampling on both devices ------------------------------------------------
