@@ -197,9 +197,15 @@ func (tp *tape) correlate(small, big string, k, stride, pad int) string {
 	}
 	// (n, h w, A): the right factor of every offset's products.
 	rhs := tp.raw("Transpose", []string{tp.raw("Reshape", []string{small, tp.ints(n, a, h*w)})}, onnxexport.Ints("perm", 0, 2, 1))
+	H, W := bs[2], bs[3]
 	if pad > 0 {
 		big = tp.raw("Pad", []string{big, tp.ints(0, 0, pad, pad, 0, 0, pad, pad)})
+		H, W = H+2*pad, W+2*pad
 	}
+	// (n B, H, W): merging the batch and the channels keeps ONNX Runtime's
+	// layout transformer from moving the transpose of a channels-last
+	// convolution's output past the slices below, one copy per window.
+	big = tp.raw("Reshape", []string{big, tp.ints(n*b, H, W)})
 	parts := make([]string, 0, k*k)
 	for kh := 0; kh < k; kh++ {
 		for kw := 0; kw < k; kw++ {
@@ -207,7 +213,7 @@ func (tp *tape) correlate(small, big string, k, stride, pad int) string {
 			// callers the window lies inside it (the forward pass's output
 			// size is what fits).
 			eh, ew := kh+stride*(h-1)+1, kw+stride*(w-1)+1
-			win := tp.raw("Slice", []string{big, tp.ints(kh, kw), tp.ints(eh, ew), tp.ints(2, 3), tp.ints(stride, stride)})
+			win := tp.raw("Slice", []string{big, tp.ints(kh, kw), tp.ints(eh, ew), tp.ints(1, 2), tp.ints(stride, stride)})
 			prod := tp.raw("MatMul", []string{tp.raw("Reshape", []string{win, tp.ints(n, b, h*w)}), rhs}) // (n, B, A)
 			sum := tp.raw("ReduceSum", []string{prod, tp.ints(0)}, onnxexport.Int("keepdims", 0))         // (B, A)
 			parts = append(parts, tp.raw("Unsqueeze", []string{sum, tp.ints(2)}))
