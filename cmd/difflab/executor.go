@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"difflab/models/ort"
 	"difflab/runner"
 	"difflab/runner/slurm"
@@ -49,7 +51,7 @@ func addExecutorFlags(fs *flag.FlagSet) *executorFlags {
 // open returns the executor the flags ask for: nil for local. Stages
 // running as jobs load their experiment with the head's load flags and
 // device, so that they plan the keys the head planned.
-func (f *executorFlags) open(load *loadFlags, d ort.Device, cacheDir string) (runner.Executor, error) {
+func (f *executorFlags) open(load *loadFlags, d ort.Device, cacheDir string, log zerolog.Logger) (runner.Executor, error) {
 	switch f.executor {
 	case "local":
 		return nil, nil
@@ -76,6 +78,6 @@ func (f *executorFlags) open(load *loadFlags, d ort.Device, cacheDir string) (ru
 	}
 	return slurm.New(slurm.Config{
 		Binary: f.binary, Cache: abs, LogDir: logs, StageArgs: stageArgs,
-		Partition: f.partition, Account: f.account, Extra: f.args, Poll: f.poll, InHead: !f.allJobs,
+		Partition: f.partition, Account: f.account, Extra: f.args, Poll: f.poll, InHead: !f.allJobs, Log: log,
 	})
 }

@@ -113,7 +113,7 @@ func setUpRun(name, doc string, args []string) (*runSetup, int) {
 		return nil, exitUsage
 	}
 	if name == "run" {
-		if opts.Executor, err = f.executor.open(f.load, d, opts.Cache.Root()); err != nil {
+		if opts.Executor, err = f.executor.open(f.load, d, opts.Cache.Root(), log); err != nil {
 			fmt.Fprintln(stderr, "difflab:", err)
 			if errors.Is(err, errUnknownExecutor) {
 				return nil, exitUsage

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -120,13 +122,19 @@ func queue(t *testing.T) []string {
 
 // head starts `difflab run` as a separate process.
 func (w *slurmWS) head(args ...string) (*exec.Cmd, *bytes.Buffer) {
+	return w.headLogTo(os.Stderr, args...)
+}
+
+// headLogTo starts `difflab run` as a separate process whose log goes to
+// stderr.
+func (w *slurmWS) headLogTo(stderr io.Writer, args ...string) (*exec.Cmd, *bytes.Buffer) {
 	all := append([]string{"run", "--json", "--cache", w.cacheDir, "--results", w.results}, w.flags...)
 	all = append(all, args...)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "DIFFLAB_CLI_HELPER="+strings.Join(all, "\x1f"))
 	var out bytes.Buffer
 	cmd.Stdout = &out
-	cmd.Stderr = os.Stderr
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		w.t.Fatal(err)
 	}
@@ -372,5 +380,70 @@ func TestSlurmFailedJobNamesJobAndLog(t *testing.T) {
 	}
 	if y := s.Stages[1]; y.Status != runner.StatusSkipped || y.Reason != "input x failed" || y.Job != "" {
 		t.Errorf("y: %+v", y)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer that a process writes while a test reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestSlurmFailingQueueIsReported makes squeue fail, as it does when
+// slurmctld cannot be reached, while a job runs: the head warns, keeps
+// waiting, says when squeue answers again, and finishes the run.
+func TestSlurmFailingQueueIsReported(t *testing.T) {
+	w := newSlurmWS(t, map[string]string{"gate.yaml": gateYAML})
+	squeue, err := exec.LookPath("squeue")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The real squeue, except while the file broken exists.
+	bin, broken := filepath.Join(w.dir, "bin"), filepath.Join(w.dir, "broken")
+	os.Mkdir(bin, 0o755)
+	script := fmt.Sprintf("#!/bin/sh\nif [ -e %s ]; then\n  echo 'slurm_load_jobs error: Unable to contact slurm controller (connect failure)' >&2\n  exit 1\nfi\nexec %s \"$@\"\n",
+		shellQuote(broken), shellQuote(squeue))
+	if err := os.WriteFile(filepath.Join(bin, "squeue"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	var log lockedBuffer
+	h, out := w.headLogTo(&log, w.exp)
+	w.waitReady("x")
+	os.WriteFile(broken, nil, 0o644)
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(log.String(), "squeue has failed 3 times in a row"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			os.Remove(broken)
+			os.WriteFile(w.gate, nil, 0o644)
+			h.Wait()
+			t.Fatalf("no warning while squeue fails; the head's log:\n%s", log.String())
+		}
+	}
+	if !strings.Contains(log.String(), "Unable to contact slurm controller") {
+		t.Errorf("the warning does not give squeue's error:\n%s", log.String())
+	}
+	os.Remove(broken)
+	os.WriteFile(w.gate, nil, 0o644)
+	if err := h.Wait(); err != nil {
+		t.Fatalf("head: %v\n%s", err, log.String())
+	}
+	var s runner.Summary
+	if err := json.Unmarshal(out.Bytes(), &s); err != nil || s.Executed != 3 {
+		t.Fatalf("summary: %v %s", err, out)
+	}
+	if !strings.Contains(log.String(), "squeue answers again") {
+		t.Errorf("no word once squeue answers again:\n%s", log.String())
 	}
 }

@@ -68,6 +68,9 @@ type Config struct {
 	Defaults func(*experiment.Node) experiment.Resources
 	// InHead, when set, runs the light stages (see Light) in the head.
 	InHead bool
+	// Log receives the executor's own warnings, such as a queue that
+	// stops answering; the zero Logger drops them.
+	Log zerolog.Logger
 }
 
 // Executor submits stages as Slurm jobs. It implements runner.Executor.
@@ -77,6 +80,8 @@ type Executor struct {
 	mu      sync.Mutex
 	waiting map[string][]chan jobState // job id to its waiters
 	polling bool
+	// failedPolls counts the polls in a row whose squeue failed.
+	failedPolls int
 
 	submitting chan struct{} // one element per submission under way
 
@@ -439,7 +444,8 @@ func (x *Executor) poll() {
 			ids = append(ids, id)
 		}
 		x.mu.Unlock()
-		ended := x.ended(ids)
+		ended, err := x.ended(ids)
+		x.reportPoll(len(ids), err)
 		x.mu.Lock()
 		for id, st := range ended {
 			for _, ch := range x.waiting[id] {
@@ -451,14 +457,40 @@ func (x *Executor) poll() {
 	}
 }
 
+// failedPollsWarn is how many polls in a row must fail before the
+// executor warns, and then warns again every that many.
+const failedPollsWarn = 3
+
+// reportPoll warns when squeue has failed failedPollsWarn polls in a row
+// (and every failedPollsWarn polls after), and says so when it answers
+// again after a warning: the jobs stay waited for meanwhile, so a run
+// would otherwise look stuck without a word. Only the polling goroutine
+// calls it.
+func (x *Executor) reportPoll(jobs int, err error) {
+	if err == nil {
+		if x.failedPolls >= failedPollsWarn {
+			x.cfg.Log.Info().Int("failed_polls", x.failedPolls).Msg("slurm: squeue answers again")
+		}
+		x.failedPolls = 0
+		return
+	}
+	x.failedPolls++
+	if x.failedPolls%failedPollsWarn == 0 {
+		x.cfg.Log.Warn().Err(err).Int("failed_polls", x.failedPolls).Int("jobs", jobs).
+			Msgf("slurm: squeue has failed %d times in a row; the jobs stay waited for and the queue is asked again every %s (check slurmctld with scontrol ping)",
+				x.failedPolls, x.cfg.Poll)
+	}
+}
+
 // ended returns the final states of the jobs among ids that ended. A
-// failing squeue ends none: the next poll tries again.
-func (x *Executor) ended(ids []string) map[string]jobState {
+// failing squeue ends none and returns its error: the next poll tries
+// again.
+func (x *Executor) ended(ids []string) (map[string]jobState, error) {
 	ctx, done := context.WithTimeout(context.Background(), time.Minute)
 	defer done()
 	out, err := command(ctx, "squeue", "--noheader", "--me", "--states=all", "--format=%i|%T|%r")
 	if err != nil {
-		return nil
+		return nil, fmt.Errorf("squeue: %s", firstLine(out, err))
 	}
 	listed := map[string]jobState{}
 	for _, line := range strings.Split(out, "\n") {
@@ -486,7 +518,7 @@ func (x *Executor) ended(ids []string) map[string]jobState {
 			ended[id] = full
 		}
 	}
-	return ended
+	return ended, nil
 }
 
 // show completes st, the state of job id, from scontrol: its exit code,
