@@ -61,6 +61,7 @@ start=$SECONDS
 
 if [ -n "$out" ] && [ -z "${GPU_CHECK_LOG:-}" ]; then
 	mkdir -p "$out"
+	rm -f "$out/bench.jsonl" "$out/train-profile.json.xz"
 	GPU_CHECK_LOG="$out/gpu-check.log" "$0" "$@" 2>&1 | tee "$out/gpu-check.log"
 	exit "${PIPESTATUS[0]}"
 fi
@@ -78,6 +79,13 @@ unxz_to() { # unxz_to SRC DEST, with python3's lzma where xz is missing
 		xz -dc "$1" >"$2"
 	else
 		python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$1" "$2"
+	fi
+}
+xz_to() { # xz_to SRC DEST, with python3's lzma where xz is missing
+	if command -v xz >/dev/null; then
+		xz -c "$1" >"$2"
+	else
+		python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(open(sys.argv[1], "rb"), lzma.open(sys.argv[2], "wb"))' "$1" "$2"
 	fi
 }
 work="$(mktemp -d /tmp/difflab-gpu-check.XXXXXX)"
@@ -149,8 +157,9 @@ if [ "$train_batches" != 0 ]; then
 	b="${train_batches%% *}"
 	say "difflab bench train --engine onnxruntime --device gpu --batch $b --steps 2 --ort-profile (summary)"
 	mkdir -p "$work/profile"
-	if timeout 300 "$difflab" bench train --engine onnxruntime --device gpu --batch "$b" --steps 2 --ort-profile "$work/profile/step" >/dev/null; then
-		python3 - "$work"/profile/step_*.json <<'PY' || true
+	if timeout 300 "$difflab" bench train --engine onnxruntime --device gpu --batch "$b" --steps 2 --ort-profile "$work/profile/step" >/dev/null &&
+		trace="$(ls "$work"/profile/step_*.json 2>/dev/null | head -n 1)" && [ -n "$trace" ]; then
+		python3 - "$trace" <<'PY' || true
 import collections, json, sys
 events = json.load(open(sys.argv[1]))
 runs = [e["dur"] for e in events if e.get("name") == "model_run"][1:]  # after the warm-up step
@@ -165,13 +174,15 @@ for e in kernels:
     by_op[op] += e["dur"]
     count[op] += 1
 total = sum(by_op.values())
-print("gpu-check:   GPU kernel time %.0f ms per step in %d kernels; by operator:" % (total / n / 1e3, len(kernels) / n))
+print("gpu-check:   GPU kernel time %.0f ms per step in %d kernels (averaged over all %d steps); by kernel:" % (total / n / 1e3, len(kernels) / n, n))
 for op, d in by_op.most_common(8):
     print("gpu-check:     %-18s %7.1f ms %6d kernels" % (op, d / n / 1e3, count[op] / n))
 PY
-		[ -n "$out" ] && xz -T0 -c "$work"/profile/step_*.json >"$out/train-profile.json.xz"
+		if [ -n "$out" ]; then
+			xz_to "$trace" "$out/train-profile.json.xz" || say "could not compress the trace $trace"
+		fi
 	else
-		say "FAILED: the profiled bench train"
+		say "FAILED: the profiled bench train (or it wrote no trace)"
 		status=1
 	fi
 fi

@@ -34,7 +34,7 @@ func cmdBenchTrain(args []string) int {
 	device := addDeviceFlag(fs)
 	asJSON := fs.Bool("json", false, "print one JSON line")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole benchmark (set-up, warm-up and timed steps) to this file, for go tool pprof")
-	ortProfile := fs.String("ort-profile", "", "with --engine onnxruntime: write ONNX Runtime's profile of the steps (every operator's time, and on the GPU every kernel's) as Chrome trace JSON to a file named PREFIX_DATE.json")
+	ortProfile := fs.String("ort-profile", "", "with --engine onnxruntime: write ONNX Runtime's profile of the steps (every operator's time, and on the GPU every kernel's) as Chrome trace JSON to a file named PREFIX_<date>_<time>.json")
 	pos, code, ok := parseArgs(fs, args)
 	if !ok {
 		return code

@@ -22,7 +22,7 @@
 // step after step and carries the state from outputs to inputs. The state
 // travels as four flat vectors (Layout) rather than one input per tensor:
 // on a GPU every input and output is a copy of its own between host and
-// device (about 260 of each per tensor), and Adam runs as a dozen
+// device (about 300 of each per tensor), and Adam runs as a dozen
 // operators over one vector instead of a dozen per tensor.
 //
 // # Inputs and outputs
@@ -190,19 +190,25 @@ func NewLayout(specs []unet.Spec) Layout {
 }
 
 // Pack returns the vector of the learned tensors (learned true) or of the
-// others, with each tensor's values taken from get.
-func (l Layout) Pack(learned bool, get func(name string) []float32) []float32 {
+// others, with each tensor's values taken from get; a tensor of the wrong
+// size is an error.
+func (l Layout) Pack(learned bool, get func(name string) []float32) ([]float32, error) {
 	n := l.Buffers
 	if learned {
 		n = l.Params
 	}
 	flat := make([]float32, n)
 	for _, s := range l.Specs {
-		if s.Role.Learned() == learned {
-			copy(flat[l.Offset[s.Name]:], get(s.Name))
+		if s.Role.Learned() != learned {
+			continue
 		}
+		v := get(s.Name)
+		if len(v) != count(s.Shape) {
+			return nil, fmt.Errorf("onnxtrain: %q has %d values, want %d for shape %v", s.Name, len(v), count(s.Shape), s.Shape)
+		}
+		copy(flat[l.Offset[s.Name]:], v)
 	}
-	return flat
+	return flat, nil
 }
 
 // Unpack hands put every tensor of the vector flat (learned as for Pack),

@@ -78,6 +78,9 @@ type Session struct {
 	key       string
 	refs      int
 	destroyed atomic.Bool
+	// profiled sessions are destroyed, not kept idle, once released, so
+	// that their trace is written.
+	profiled bool
 
 	runNanos atomic.Int64
 	runs     atomic.Int64
@@ -92,14 +95,13 @@ var IdleSessions = 2
 
 var (
 	cacheMu  sync.Mutex
-	sessions = map[string]*Session{} // by model digest, thread count and device
+	sessions = map[string]*Session{} // by model digest, thread count, device and profile
 	idle     []*Session              // released sessions, oldest first
 )
 
 // Load returns the session for the ONNX file at path, creating it on first
-// use. Sessions are shared by the model's digest (and the thread count and
-// device): the
-// SHA-256 of the ONNX file and of every external data file its tensors
+// use. Sessions are shared by the model's digest (and the thread count,
+// device and Options.Profile): the SHA-256 of the ONNX file and of every external data file its tensors
 // reference (see ModelFiles). So two paths holding the same model share one
 // session, while two models with the same graph and different external
 // weights, or a file rewritten in place, get their own. Every Load must be
@@ -138,14 +140,15 @@ func Load(path string, opts *Options) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.key, s.refs = key, 1
+	s.key, s.refs, s.profiled = key, 1, profile != ""
 	sessions[key] = s
 	return s, nil
 }
 
 // Release gives back one Load of the session. When no caller holds it, the
 // session joins the idle sessions; beyond IdleSessions of those, the least
-// recently released is destroyed. The caller must not use s afterwards: Run
+// recently released is destroyed. A session with Options.Profile is
+// destroyed at once, which writes its trace. The caller must not use s afterwards: Run
 // on a destroyed session returns an error, but a Run still in flight when
 // its session is destroyed is undefined behaviour.
 func (s *Session) Release() {
@@ -156,6 +159,10 @@ func (s *Session) Release() {
 	}
 	s.refs--
 	if s.refs > 0 {
+		return
+	}
+	if s.profiled {
+		s.destroy()
 		return
 	}
 	idle = append(idle, s)

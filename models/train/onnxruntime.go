@@ -19,7 +19,8 @@ type ortTrainer struct {
 	opt    Options
 	sess   *ort.Session
 	layout onnxtrain.Layout
-	// w holds the weights' shapes; their values are in params and buffers.
+	// w holds the starting weights, whose tensors weights() copies and
+	// fills from params and buffers, the current values.
 	w                                 unet.Weights
 	params, buffers, moment1, moment2 []float32
 	adam                              *Adam
@@ -42,20 +43,34 @@ func newORTTrainer(opt Options, ck *Checkpoint) (*ortTrainer, error) {
 	return tr, nil
 }
 
-// newORTState returns the trainer that runs sess from weights w and
-// optimiser state adam (both copied).
+// newORTState returns the trainer that runs sess from weights w (copied)
+// and optimiser state adam (kept: its moments are filled in by optimiser).
 func newORTState(opt Options, sess *ort.Session, w unet.Weights, adam *Adam) (*ortTrainer, error) {
 	specs, err := unet.Specs(opt.Net)
 	if err != nil {
 		return nil, err
 	}
 	l := onnxtrain.NewLayout(specs)
-	weight := func(name string) []float32 { return w[name].Data }
-	return &ortTrainer{batcher: newBatcher(opt), opt: opt, sess: sess, layout: l, w: w.Clone(),
-		params: l.Pack(true, weight), buffers: l.Pack(false, weight),
-		moment1: l.Pack(true, func(name string) []float32 { return adam.M[name] }),
-		moment2: l.Pack(true, func(name string) []float32 { return adam.V[name] }),
-		adam:    adam.clone()}, nil
+	tr := &ortTrainer{batcher: newBatcher(opt), opt: opt, sess: sess, layout: l, w: w.Clone(), adam: adam}
+	weight := func(name string) []float32 {
+		if t := w[name]; t != nil {
+			return t.Data
+		}
+		return nil
+	}
+	if tr.params, err = l.Pack(true, weight); err != nil {
+		return nil, err
+	}
+	if tr.buffers, err = l.Pack(false, weight); err != nil {
+		return nil, err
+	}
+	if tr.moment1, err = l.Pack(true, func(name string) []float32 { return adam.M[name] }); err != nil {
+		return nil, err
+	}
+	if tr.moment2, err = l.Pack(true, func(name string) []float32 { return adam.V[name] }); err != nil {
+		return nil, err
+	}
+	return tr, nil
 }
 
 // loadStep writes the step graph of opt's UNet and batch size and loads it
@@ -144,6 +159,8 @@ func (tr *ortTrainer) weights() unet.Weights {
 	return w
 }
 
+// optimiser fills tr.adam's moments from the flat vectors: the state after
+// the last step, until the next.
 func (tr *ortTrainer) optimiser() *Adam {
 	tr.layout.Unpack(true, tr.moment1, func(name string, v []float32) { copy(tr.adam.M[name], v) })
 	tr.layout.Unpack(true, tr.moment2, func(name string, v []float32) { copy(tr.adam.V[name], v) })

@@ -59,7 +59,7 @@ func newGradStep(t *testing.T, opt Options, w unet.Weights, dev ort.Device) *gra
 // returns the loss and the gradients by name.
 func (g *gradStep) run(t *testing.T, w unet.Weights) (float64, map[string][]float32) {
 	t.Helper()
-	o, err := newORTState(g.tr.opt, g.sess, w, g.tr.adam)
+	o, err := newORTState(g.tr.opt, g.sess, w, g.tr.adam.clone())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -77,6 +77,9 @@ func (o *Options) Check(data *Dataset) error {
 	default:
 		return fmt.Errorf("train: unknown engine %q (want gorgonia or onnxruntime)", o.Engine)
 	}
+	if o.ORTProfile != "" && o.Engine != ONNXRuntime {
+		return fmt.Errorf("train: ORTProfile profiles the %s engine, not %q", ONNXRuntime, o.Engine)
+	}
 	if o.Engine == ONNXRuntime && o.Batch < 2 {
 		return fmt.Errorf("train: batch %d: the onnxruntime engine needs at least 2 images per batch", o.Batch)
 	}
