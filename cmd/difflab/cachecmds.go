@@ -52,7 +52,7 @@ func cmdStatus(args []string) int {
 	if rc != nil {
 		rs = probeRemote(rc)
 	}
-	jobs, err := slurm.InFlight(context.Background(), c.Root())
+	jobs, stale, err := slurm.InFlight(context.Background(), c.Root())
 	if err != nil {
 		fmt.Fprintln(stderr, "difflab:", err)
 		return exitError
@@ -70,7 +70,8 @@ func cmdStatus(args []string) int {
 			List   []cache.Info   `json:"list,omitempty"`
 			Remote *remoteStatus  `json:"remote,omitempty"`
 			Jobs   []slurm.Record `json:"jobs,omitempty"`
-		}{st, entries, rs, jobs})
+			Stale  []slurm.Record `json:"stale_jobs,omitempty"`
+		}{st, entries, rs, jobs, stale})
 		return exitOK
 	}
 	fmt.Fprintf(stdout, "cache %s\n%d entries, %s\n%d resumable states, %s\n",
@@ -87,6 +88,12 @@ func cmdStatus(args []string) int {
 				state = "unknown to squeue"
 			}
 			fmt.Fprintf(stdout, "  job %s  %s  %s %s  since %s  log %s\n", j.Job, state, j.Experiment, j.Stage, j.Since.Local().Format(time.DateTime), j.Log)
+		}
+	}
+	if len(stale) > 0 {
+		fmt.Fprintf(stdout, "removed the records of %d jobs Slurm no longer lists (their head was killed; the cache says whether they finished)\n", len(stale))
+		for _, j := range stale {
+			fmt.Fprintf(stdout, "  job %s  %s %s  since %s  log %s\n", j.Job, j.Experiment, j.Stage, j.Since.Local().Format(time.DateTime), j.Log)
 		}
 	}
 	if rs != nil {

@@ -301,7 +301,7 @@ func TestSlurmRestartedHeadAdoptsJobs(t *testing.T) {
 	if n := w.runs(); !reflect.DeepEqual(n, map[string]int{"x": 1, "y": 1, "z": 1}) {
 		t.Errorf("runs per stage: %v, want each once", n)
 	}
-	recs, err := slurm.InFlight(t.Context(), w.cacheDir)
+	recs, _, err := slurm.InFlight(t.Context(), w.cacheDir)
 	if err != nil || len(recs) != 0 {
 		t.Errorf("jobs still recorded in flight: %v, %v", recs, err)
 	}
@@ -445,5 +445,43 @@ func TestSlurmFailingQueueIsReported(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), "squeue answers again") {
 		t.Errorf("no word once squeue answers again:\n%s", log.String())
+	}
+}
+
+// TestSlurmStatusRemovesStaleRecords leaves records of jobs the queue does
+// not list, as a head killed with SIGKILL does: status removes those of
+// this cluster older than a minute and keeps a fresh one and one of
+// another cluster sharing the cache.
+func TestSlurmStatusRemovesStaleRecords(t *testing.T) {
+	w := newSlurmWS(t, map[string]string{"gate.yaml": gateYAML})
+	dir := filepath.Join(w.cacheDir, "jobs", "inflight")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-2 * time.Minute).UTC()
+	recs := map[string]slurm.Record{
+		"stale": {Job: "999001", Experiment: "gate.yaml", Stage: "x", Since: old, Cluster: "difflabtest"},
+		"fresh": {Job: "999002", Experiment: "gate.yaml", Stage: "y", Since: time.Now().UTC(), Cluster: "difflabtest"},
+		"other": {Job: "999003", Experiment: "gate.yaml", Stage: "z", Since: old, Cluster: "elsewhere"},
+	}
+	for key, r := range recs {
+		r.Key = key
+		b, _ := json.Marshal(r)
+		if err := os.WriteFile(filepath.Join(dir, key+".json"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out, errs := w.do("status")
+	if code != exitOK || !strings.Contains(out, "2 stages in flight as Slurm jobs") ||
+		!strings.Contains(out, "removed the records of 1 jobs Slurm no longer lists") || !strings.Contains(out, "  job 999001  gate.yaml x") {
+		t.Fatalf("status: exit %d\n%s%s", code, out, errs)
+	}
+	for key, want := range map[string]bool{"stale": false, "fresh": true, "other": true} {
+		if _, err := os.Stat(filepath.Join(dir, key+".json")); (err == nil) != want {
+			t.Errorf("record %s: kept %v, want %v", key, err == nil, want)
+		}
+	}
+	if code, out, _ := w.do("status"); code != exitOK || strings.Contains(out, "removed the records") {
+		t.Errorf("second status: exit %d\n%s", code, out)
 	}
 }

@@ -25,6 +25,10 @@ type Record struct {
 	Stage      string    `json:"stage"`
 	Key        string    `json:"key"`
 	Since      time.Time `json:"since"`
+	// Cluster is the Slurm cluster the job was submitted to, as
+	// scontrol names it (empty when it could not tell, and in records of
+	// older versions).
+	Cluster string `json:"cluster,omitempty"`
 	// State is the job's state in the queue, filled in by InFlight
 	// ("PENDING", "RUNNING"); empty when Slurm does not list it. Records
 	// on disk leave it out.
@@ -40,7 +44,8 @@ func (x *Executor) record(n *experiment.Node, key string, job runner.Job) error 
 	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return err
 	}
-	b, _ := json.Marshal(Record{Job: job.ID, Log: job.Log, Experiment: n.Experiment.Path, Stage: n.ID, Key: key, Since: time.Now().UTC()})
+	b, _ := json.Marshal(Record{Job: job.ID, Log: job.Log, Experiment: n.Experiment.Path, Stage: n.ID, Key: key,
+		Since: time.Now().UTC(), Cluster: x.cluster})
 	f, err := cache.CreateTemp(dir, ".tmp-*")
 	if err != nil {
 		return err
@@ -59,25 +64,40 @@ func (x *Executor) record(n *experiment.Node, key string, job runner.Job) error 
 }
 
 // unrecord removes the record of key if it still names job id.
-func (x *Executor) unrecord(key, id string) {
-	p := filepath.Join(recordDir(x.cfg.Cache), key+".json")
+func (x *Executor) unrecord(key, id string) { removeRecord(x.cfg.Cache, key, id) }
+
+// removeRecord removes the record of key in the cache at cacheDir if it
+// still names job id.
+func removeRecord(cacheDir, key, id string) {
+	p := filepath.Join(recordDir(cacheDir), key+".json")
 	var r Record
 	if b, err := os.ReadFile(p); err == nil && json.Unmarshal(b, &r) == nil && r.Job == id {
 		os.Remove(p)
 	}
 }
 
+// staleAfter is how old a record of a job the queue does not list must be
+// before InFlight removes it.
+const staleAfter = time.Minute
+
 // InFlight lists the jobs recorded in the cache at cacheDir, sorted by
 // experiment and stage, with their state in the queue when squeue answers.
-// Records of jobs the queue no longer lists (their head was killed) are
-// listed without a state.
-func InFlight(ctx context.Context, cacheDir string) ([]Record, error) {
+//
+// A record whose job the queue no longer lists, written on this cluster
+// more than staleAfter ago, was left by a head that was killed: a live
+// head removes its record within a poll of the job's end, and Slurm lists
+// an ended job for a while (MinJobAge) before it forgets it. InFlight
+// removes such records and returns them as stale. Records of another
+// cluster sharing the cache, whose job ids mean other jobs here, and of
+// jobs the queue does not list while squeue fails, are listed without a
+// state and kept.
+func InFlight(ctx context.Context, cacheDir string) (live, stale []Record, err error) {
 	ents, err := os.ReadDir(recordDir(cacheDir))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("slurm: %w", err)
+		return nil, nil, fmt.Errorf("slurm: %w", err)
 	}
 	var recs []Record
 	for _, e := range ents {
@@ -99,16 +119,29 @@ func InFlight(ctx context.Context, cacheDir string) ([]Record, error) {
 					states[id] = st
 				}
 			}
-			for i := range recs {
-				recs[i].State = states[recs[i].Job]
+			cluster := clusterName(ctx)
+			kept := recs[:0]
+			for _, r := range recs {
+				r.State = states[r.Job]
+				if r.State == "" && cluster != "" && r.Cluster == cluster && time.Since(r.Since) > staleAfter {
+					removeRecord(cacheDir, r.Key, r.Job)
+					stale = append(stale, r)
+					continue
+				}
+				kept = append(kept, r)
 			}
+			recs = kept
 		}
 	}
-	sort.Slice(recs, func(i, j int) bool {
-		if recs[i].Experiment != recs[j].Experiment {
-			return recs[i].Experiment < recs[j].Experiment
+	byStage := func(r []Record) func(i, j int) bool {
+		return func(i, j int) bool {
+			if r[i].Experiment != r[j].Experiment {
+				return r[i].Experiment < r[j].Experiment
+			}
+			return r[i].Stage < r[j].Stage
 		}
-		return recs[i].Stage < recs[j].Stage
-	})
-	return recs, nil
+	}
+	sort.Slice(recs, byStage(recs))
+	sort.Slice(stale, byStage(stale))
+	return recs, stale, nil
 }

@@ -76,6 +76,9 @@ type Config struct {
 // Executor submits stages as Slurm jobs. It implements runner.Executor.
 type Executor struct {
 	cfg Config
+	// cluster is the name of the cluster the jobs go to ("" when
+	// scontrol does not say).
+	cluster string
 
 	mu      sync.Mutex
 	waiting map[string][]chan jobState // job id to its waiters
@@ -118,7 +121,25 @@ func New(cfg Config) (*Executor, error) {
 	if out, err := command(context.Background(), "squeue", "--noheader", "--format=%i", "--jobs=0"); err != nil && !strings.Contains(out, "Invalid job id") {
 		return nil, fmt.Errorf("slurm: squeue does not answer: %s", firstLine(out, err))
 	}
-	return &Executor{cfg: cfg, waiting: map[string][]chan jobState{}, submitting: make(chan struct{}, submitters)}, nil
+	return &Executor{cfg: cfg, cluster: clusterName(context.Background()), waiting: map[string][]chan jobState{},
+		submitting: make(chan struct{}, submitters)}, nil
+}
+
+// clusterName returns the ClusterName of the cluster Slurm's commands
+// reach, from scontrol show config, or "" when scontrol does not answer.
+func clusterName(ctx context.Context) string {
+	ctx, done := context.WithTimeout(ctx, time.Minute)
+	defer done()
+	out, err := command(ctx, "scontrol", "show", "config")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok && strings.TrimSpace(k) == "ClusterName" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
 }
 
 // Light reports whether n is a stage the head runs itself under InHead: a
