@@ -10,34 +10,16 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"difflab/runner/cache"
+	"difflab/runner/logtest"
 	"difflab/stages"
 	"difflab/stages/artifact"
 )
-
-// syncBuffer is a log sink safe for concurrent stages.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 type env struct {
 	t       *testing.T
@@ -45,7 +27,7 @@ type env struct {
 	c       *cache.Cache
 	counter string
 	results string
-	log     *syncBuffer
+	log     *logtest.Buffer
 }
 
 func newEnv(t *testing.T) *env {
@@ -54,7 +36,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, dir: dir, c: c, counter: filepath.Join(dir, "counter"), results: filepath.Join(dir, "results"), log: &syncBuffer{}}
+	e := &env{t: t, dir: dir, c: c, counter: filepath.Join(dir, "counter"), results: filepath.Join(dir, "results"), log: &logtest.Buffer{}}
 	t.Setenv("DIFFLAB_TEST_COUNTER", e.counter)
 	return e
 }

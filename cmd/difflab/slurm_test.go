@@ -10,13 +10,13 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"difflab/runner"
 	"difflab/runner/cache"
+	"difflab/runner/logtest"
 	"difflab/runner/slurm"
 	"difflab/runner/slurm/slurmtest"
 	"difflab/stages"
@@ -383,24 +383,6 @@ func TestSlurmFailedJobNamesJobAndLog(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer that a process writes while a test reads.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestSlurmFailingQueueIsReported makes squeue fail, as it does when
 // slurmctld cannot be reached, while a job runs: the head warns, keeps
 // waiting, says when squeue answers again, and finishes the run.
@@ -419,7 +401,7 @@ func TestSlurmFailingQueueIsReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
-	var log lockedBuffer
+	var log logtest.Buffer
 	h, out := w.headLogTo(&log, w.exp)
 	w.waitReady("x")
 	os.WriteFile(broken, nil, 0o644)

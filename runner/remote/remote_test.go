@@ -1,7 +1,6 @@
 package remote_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"encoding/pem"
@@ -20,32 +19,15 @@ import (
 	"github.com/rs/zerolog"
 
 	"difflab/runner/cache"
+	"difflab/runner/logtest"
 	"difflab/runner/remote"
 	"difflab/runner/remote/remotetest"
 	"difflab/stages/artifact"
 )
 
-// logBuffer collects a client's log.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func newClient(t *testing.T, url string, o remote.Options) (*remote.Client, *logBuffer) {
+func newClient(t *testing.T, url string, o remote.Options) (*remote.Client, *logtest.Buffer) {
 	t.Helper()
-	log := &logBuffer{}
+	log := &logtest.Buffer{}
 	o.Log = zerolog.New(log)
 	c, err := remote.New(url, o)
 	if err != nil {
