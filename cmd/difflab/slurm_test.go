@@ -467,3 +467,53 @@ func TestSlurmStatusRemovesStaleRecords(t *testing.T) {
 		t.Errorf("second status: exit %d\n%s", code, out)
 	}
 }
+
+// TestSlurmInterruptedSubmissionCancelsItsJob interrupts the head while
+// sbatch has queued the job but not yet answered, as a slow slurmctld can
+// make it: the head cancels the job it cannot know the id of.
+func TestSlurmInterruptedSubmissionCancelsItsJob(t *testing.T) {
+	w := newSlurmWS(t, map[string]string{"gate.yaml": "resources: {mem: 100M}\nstages:\n  x:\n    kind: clitest.gate\n"})
+	sbatch, err := exec.LookPath("sbatch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The real sbatch, then a minute's silence before it exits.
+	bin, queued := filepath.Join(w.dir, "bin"), filepath.Join(w.dir, "queued")
+	os.Mkdir(bin, 0o755)
+	script := fmt.Sprintf("#!/bin/sh\n%s \"$@\" >%s.id || exit 1\ntouch %s\nexec sleep 60\n",
+		shellQuote(sbatch), shellQuote(queued), shellQuote(queued))
+	if err := os.WriteFile(filepath.Join(bin, "sbatch"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	var log logtest.Buffer
+	h, _ := w.headLogTo(&log, w.exp)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(queued); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			h.Process.Kill()
+			h.Wait()
+			t.Fatalf("sbatch never queued the job; the head's log:\n%s", log.String())
+		}
+	}
+	b, _ := os.ReadFile(queued + ".id")
+	id, _, _ := strings.Cut(strings.TrimSpace(string(b)), ";")
+	h.Process.Signal(syscall.SIGINT)
+	if err := h.Wait(); err == nil {
+		t.Fatalf("the interrupted head exited 0:\n%s", log.String())
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		q := queue(t)
+		if len(q) == 1 && strings.HasPrefix(q[0], id+"|") && strings.HasSuffix(q[0], "|CANCELLED") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("queue after the interrupted submission: %v, want job %s cancelled; the head's log:\n%s", q, id, log.String())
+		}
+	}
+	if !strings.Contains(log.String(), "cancelled: sbatch was interrupted after queueing it") {
+		t.Errorf("the head does not say it cancelled the job:\n%s", log.String())
+	}
+}

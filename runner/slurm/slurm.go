@@ -27,6 +27,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -183,7 +184,7 @@ func JobName(key string) string { return JobPrefix + key }
 func (x *Executor) Execute(ctx context.Context, n *experiment.Node, key string, force bool, log zerolog.Logger) (runner.Job, error) {
 	name := JobName(key)
 	logPattern := filepath.Join(x.cfg.LogDir, logName(n, key))
-	id, adopted, err := x.findOrSubmit(ctx, n, key, name, logPattern, force)
+	id, adopted, err := x.findOrSubmit(ctx, n, key, name, logPattern, force, log)
 	if err != nil {
 		return runner.Job{}, err
 	}
@@ -221,8 +222,10 @@ const submitTries = 5
 // findOrSubmit adopts the queued or running job called name (unless force
 // is set) or submits one, trying again after a submission that timed out:
 // the controller may have queued the job nonetheless, and the next try
-// adopts it.
-func (x *Executor) findOrSubmit(ctx context.Context, n *experiment.Node, key, name, logPattern string, force bool) (id string, adopted bool, err error) {
+// adopts it. A submission that ctx interrupts may also have queued its job
+// before sbatch was killed: such a job, one of this user's called name that
+// was not queued before, is cancelled.
+func (x *Executor) findOrSubmit(ctx context.Context, n *experiment.Node, key, name, logPattern string, force bool, log zerolog.Logger) (id string, adopted bool, err error) {
 	select {
 	case x.submitting <- struct{}{}:
 	case <-ctx.Done():
@@ -236,7 +239,19 @@ func (x *Executor) findOrSubmit(ctx context.Context, n *experiment.Node, key, na
 				return id, err == nil && !force, err
 			}
 		}
+		var before []string
+		if force {
+			// Jobs of that name that were there before are not this
+			// submission's, whatever happens to it.
+			if before, err = x.jobs(ctx, name, true); err != nil {
+				return "", false, err
+			}
+		}
 		id, err = x.submit(ctx, n, key, name, logPattern, force)
+		if err != nil && ctx.Err() != nil {
+			x.cancelOrphans(name, before, log)
+			return "", false, ctx.Err()
+		}
 		if err == nil || try == submitTries || !transient(err) {
 			return id, false, err
 		}
@@ -267,17 +282,55 @@ var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._=-]+`)
 
 // find returns the id of a queued or running job called name, or "".
 func (x *Executor) find(ctx context.Context, name string) (string, error) {
-	out, err := command(ctx, "squeue", "--noheader", "--format=%i|%T", "--name="+name)
-	if err != nil {
-		return "", fmt.Errorf("slurm: squeue: %s", firstLine(out, err))
+	ids, err := x.jobs(ctx, name, false)
+	if err != nil || len(ids) == 0 {
+		return "", err
 	}
+	return ids[0], nil
+}
+
+// jobs returns the ids of the queued and running jobs called name: every
+// user's, or only this user's when mine is set.
+func (x *Executor) jobs(ctx context.Context, name string, mine bool) ([]string, error) {
+	args := []string{"--noheader", "--format=%i|%T", "--name=" + name}
+	if mine {
+		args = append(args, "--me")
+	}
+	out, err := command(ctx, "squeue", args...)
+	if err != nil {
+		return nil, fmt.Errorf("slurm: squeue: %s", firstLine(out, err))
+	}
+	var ids []string
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		id, state, ok := strings.Cut(strings.TrimSpace(line), "|")
 		if ok && !final(state) {
-			return id, nil
+			ids = append(ids, id)
 		}
 	}
-	return "", nil
+	return ids, nil
+}
+
+// cancelOrphans cancels this user's queued or running jobs called name
+// other than those in before: the job an interrupted sbatch may have
+// queued. It has its own time limit, since the run's context is done.
+func (x *Executor) cancelOrphans(name string, before []string, log zerolog.Logger) {
+	ctx, done := context.WithTimeout(context.Background(), 30*time.Second)
+	defer done()
+	ids, err := x.jobs(ctx, name, true)
+	if err != nil {
+		log.Warn().Err(err).Str("job_name", name).Msg("sbatch was interrupted; a job it may have queued could not be looked for (scancel --name=" + name + " cancels it)")
+		return
+	}
+	for _, id := range ids {
+		if slices.Contains(before, id) {
+			continue
+		}
+		if out, err := command(ctx, "scancel", id); err != nil {
+			log.Warn().Str("job", id).Msg("sbatch was interrupted after queueing this job, which could not be cancelled: " + firstLine(out, err))
+			continue
+		}
+		log.Warn().Str("job", id).Msg("cancelled: sbatch was interrupted after queueing it")
+	}
 }
 
 // submit submits the job that runs n and returns its id.
