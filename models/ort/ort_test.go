@@ -440,3 +440,31 @@ func TestProfileIsWrittenWhenTheSessionEnds(t *testing.T) {
 		t.Fatalf("the trace holds %d runs and %d kernel times, want 2 and 2", runs, adds)
 	}
 }
+
+// TestLoadRefusesOtherElementTypes loads a graph whose input is a float64
+// tensor: Load names the input and its type.
+func TestLoadRefusesOtherElementTypes(t *testing.T) {
+	if err := ort.Init(); errors.Is(err, ort.ErrNoLibrary) {
+		t.Skipf("ONNX Runtime not installed: %v", err)
+	}
+	double := onnxexport.Elem(onnx.TensorProto_DOUBLE)
+	g := onnxexport.NewGraph("double")
+	g.NodeTo("y", "Identity", []string{g.Input("x", double, 1, 2)})
+	g.Output("y", double, 1, 2)
+	b, err := g.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "m.onnx")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := ort.Load(p, nil)
+	if err == nil {
+		s.Release()
+		t.Fatal("a float64 model loaded")
+	}
+	if !strings.Contains(err.Error(), `"x" has element type double; only float32 and int64 are supported`) {
+		t.Fatalf("error %q does not name the input and its type", err)
+	}
+}

@@ -198,27 +198,28 @@ func (s *Session) destroy() {
 }
 
 func newSession(path, digest string, threads int, dev Device, profile string) (*Session, error) {
-	ins, outs, err := onnx.GetInputOutputInfo(path)
+	// Read from the file: ONNX Runtime's own GetInputOutputInfo builds a
+	// whole CPU session for that (half a second for a training step graph,
+	// and every weight of a large model in memory once more).
+	ins, outs, err := GraphInfo(path)
 	if err != nil {
 		return nil, fmt.Errorf("ort: %s is not a loadable ONNX model: %w", path, err)
 	}
 	s := &Session{path: path, digest: digest}
 	var inNames, outNames []string
-	for _, io := range ins {
-		info, err := convertInfo(path, io)
-		if err != nil {
+	for _, info := range ins {
+		if err := checkInfo(path, info); err != nil {
 			return nil, err
 		}
 		s.inputs = append(s.inputs, info)
-		inNames = append(inNames, io.Name)
+		inNames = append(inNames, info.Name)
 	}
-	for _, io := range outs {
-		info, err := convertInfo(path, io)
-		if err != nil {
+	for _, info := range outs {
+		if err := checkInfo(path, info); err != nil {
 			return nil, err
 		}
 		s.outputs = append(s.outputs, info)
-		outNames = append(outNames, io.Name)
+		outNames = append(outNames, info.Name)
 	}
 	opts, err := onnx.NewSessionOptions()
 	if err != nil {
@@ -249,20 +250,16 @@ func newSession(path, digest string, threads int, dev Device, profile string) (*
 	return s, nil
 }
 
-func convertInfo(path string, io onnx.InputOutputInfo) (Info, error) {
-	if io.OrtValueType != onnx.ONNXTypeTensor {
-		return Info{}, fmt.Errorf("ort: %s: %q is a %s; only tensors are supported", path, io.Name, io.OrtValueType)
+// checkInfo refuses a graph input or output that is not a float32 or int64
+// tensor.
+func checkInfo(path string, info Info) error {
+	switch info.DType {
+	case Float32, Int64:
+		return nil
+	case "":
+		return fmt.Errorf("ort: %s: %q is not a tensor; only tensors are supported", path, info.Name)
 	}
-	var dt DType
-	switch io.DataType {
-	case onnx.TensorElementDataTypeFloat:
-		dt = Float32
-	case onnx.TensorElementDataTypeInt64:
-		dt = Int64
-	default:
-		return Info{}, fmt.Errorf("ort: %s: %q has element type %s; only float32 and int64 are supported", path, io.Name, io.DataType)
-	}
-	return Info{Name: io.Name, DType: dt, Shape: append([]int64(nil), io.Dimensions...)}, nil
+	return fmt.Errorf("ort: %s: %q has element type %s; only float32 and int64 are supported", path, info.Name, info.DType)
 }
 
 // Path returns the absolute path of the model file.
