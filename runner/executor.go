@@ -38,11 +38,18 @@ type Job struct {
 // executeElsewhere obtains n's entry through the Executor: from the remote
 // cache when it holds it, else by a job, whose published entry is then
 // read from the cache. The caller holds no lock: the job takes the key's.
-func (r *run) executeElsewhere(ctx context.Context, n *experiment.Node, key string, force bool, log zerolog.Logger) (*cache.Entry, outcome, error) {
+// Fetching takes the lock, as a local computation would: while another
+// process holds it (a job of another head computing the stage), the stage
+// gives back its slot and says so, and then finds that process's entry.
+func (r *run) executeElsewhere(ctx context.Context, n *experiment.Node, key string, force bool, sl *slot, log zerolog.Logger) (*cache.Entry, outcome, error) {
 	if r.opts.Remote != nil && !force {
-		lk, err := r.c.Lock(ctx, key)
+		lk, err := r.lock(ctx, key, sl, log)
 		if err != nil {
 			return nil, fromCache, err
+		}
+		if e, err := r.get(n, key); err == nil {
+			lk.Unlock()
+			return e, fromCache, nil
 		}
 		e := r.fetch(ctx, n, key, false, log)
 		lk.Unlock()

@@ -444,7 +444,7 @@ func (r *run) obtainOnce(ctx context.Context, n *experiment.Node, sl *slot, log 
 		return e, fromCache, err
 	}
 	if r.opts.Executor != nil && !repro && !r.opts.Executor.Local(n) {
-		return r.executeElsewhere(ctx, n, key, force, log)
+		return r.executeElsewhere(ctx, n, key, force, sl, log)
 	}
 	lk, err := r.lock(ctx, key, sl, log)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"difflab/runner"
 	"difflab/runner/cache"
 	"difflab/runner/logtest"
+	"difflab/runner/remote/remotetest"
 	"difflab/runner/slurm"
 	"difflab/runner/slurm/slurmtest"
 	"difflab/stages"
@@ -129,7 +130,12 @@ func (w *slurmWS) head(args ...string) (*exec.Cmd, *bytes.Buffer) {
 // stderr.
 func (w *slurmWS) headLogTo(stderr io.Writer, args ...string) (*exec.Cmd, *bytes.Buffer) {
 	all := append([]string{"run", "--json", "--cache", w.cacheDir, "--results", w.results}, w.flags...)
-	all = append(all, args...)
+	return w.start(stderr, append(all, args...)...)
+}
+
+// start starts difflab with args as a separate process whose log goes to
+// stderr.
+func (w *slurmWS) start(stderr io.Writer, all ...string) (*exec.Cmd, *bytes.Buffer) {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "DIFFLAB_CLI_HELPER="+strings.Join(all, "\x1f"))
 	var out bytes.Buffer
@@ -515,5 +521,40 @@ func TestSlurmInterruptedSubmissionCancelsItsJob(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), "cancelled: sbatch was interrupted after queueing it") {
 		t.Errorf("the head does not say it cancelled the job:\n%s", log.String())
+	}
+}
+
+// TestSlurmRemoteHeadWaitsForTheKeysHolder runs a stage in a plain local
+// run, which holds its key's lock, while a head with a remote cache and the
+// Slurm executor reaches the same stage: the head says it waits, gives its
+// slot back, and takes the local run's entry instead of submitting a job.
+func TestSlurmRemoteHeadWaitsForTheKeysHolder(t *testing.T) {
+	w := newSlurmWS(t, map[string]string{"gate.yaml": "resources: {mem: 100M}\nstages:\n  x:\n    kind: clitest.gate\n"})
+	n := remotetest.StartNginx(t)
+	local, _ := w.start(os.Stderr, "run", "--cache", w.cacheDir, "--results", filepath.Join(w.dir, "local-results"), w.exp)
+	w.waitReady("x")
+	var log logtest.Buffer
+	h, out := w.headLogTo(&log, "--remote-cache", n.URL, w.exp)
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(log.String(), "waiting for another process computing the same stage"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			os.WriteFile(w.gate, nil, 0o644)
+			local.Wait()
+			h.Wait()
+			t.Fatalf("the head does not say it waits; its log:\n%s", log.String())
+		}
+	}
+	os.WriteFile(w.gate, nil, 0o644)
+	if err := local.Wait(); err != nil {
+		t.Fatalf("local run: %v", err)
+	}
+	if err := h.Wait(); err != nil {
+		t.Fatalf("head: %v\n%s", err, log.String())
+	}
+	var s runner.Summary
+	if err := json.Unmarshal(out.Bytes(), &s); err != nil || statuses(&s) != "x=cached" {
+		t.Fatalf("head's summary: %v %s", err, out)
+	}
+	if q := queue(t); len(q) != 0 {
+		t.Errorf("the head submitted a job for a stage computed here: %v", q)
 	}
 }
