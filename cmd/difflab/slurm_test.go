@@ -88,6 +88,24 @@ func newSlurmWS(t *testing.T, files map[string]string) *slurmWS {
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
+// wrap puts a shell script called name before the real command on PATH,
+// for this test and the processes it starts; in body, the script after its
+// first line, %s stands for the real command.
+func (w *slurmWS) wrap(name, body string) {
+	w.t.Helper()
+	real, err := exec.LookPath(name)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	bin := filepath.Join(w.dir, "bin")
+	os.MkdirAll(bin, 0o755)
+	script := "#!/bin/sh\n" + strings.ReplaceAll(body, "%s", shellQuote(real))
+	if err := os.WriteFile(filepath.Join(bin, name), []byte(script), 0o755); err != nil {
+		w.t.Fatal(err)
+	}
+	w.t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+}
+
 // runs counts the runs of each gate stage.
 func (w *slurmWS) runs() map[string]int {
 	b, _ := os.ReadFile(w.count)
@@ -394,19 +412,10 @@ func TestSlurmFailedJobNamesJobAndLog(t *testing.T) {
 // waiting, says when squeue answers again, and finishes the run.
 func TestSlurmFailingQueueIsReported(t *testing.T) {
 	w := newSlurmWS(t, map[string]string{"gate.yaml": gateYAML})
-	squeue, err := exec.LookPath("squeue")
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The real squeue, except while the file broken exists.
-	bin, broken := filepath.Join(w.dir, "bin"), filepath.Join(w.dir, "broken")
-	os.Mkdir(bin, 0o755)
-	script := fmt.Sprintf("#!/bin/sh\nif [ -e %s ]; then\n  echo 'slurm_load_jobs error: Unable to contact slurm controller (connect failure)' >&2\n  exit 1\nfi\nexec %s \"$@\"\n",
-		shellQuote(broken), shellQuote(squeue))
-	if err := os.WriteFile(filepath.Join(bin, "squeue"), []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	broken := filepath.Join(w.dir, "broken")
+	w.wrap("squeue", "if [ -e "+shellQuote(broken)+" ]; then\n"+
+		"  echo 'slurm_load_jobs error: Unable to contact slurm controller (connect failure)' >&2\n  exit 1\nfi\nexec %s \"$@\"\n")
 	var log logtest.Buffer
 	h, out := w.headLogTo(&log, w.exp)
 	w.waitReady("x")
@@ -479,19 +488,9 @@ func TestSlurmStatusRemovesStaleRecords(t *testing.T) {
 // make it: the head cancels the job it cannot know the id of.
 func TestSlurmInterruptedSubmissionCancelsItsJob(t *testing.T) {
 	w := newSlurmWS(t, map[string]string{"gate.yaml": "resources: {mem: 100M}\nstages:\n  x:\n    kind: clitest.gate\n"})
-	sbatch, err := exec.LookPath("sbatch")
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The real sbatch, then a minute's silence before it exits.
-	bin, queued := filepath.Join(w.dir, "bin"), filepath.Join(w.dir, "queued")
-	os.Mkdir(bin, 0o755)
-	script := fmt.Sprintf("#!/bin/sh\n%s \"$@\" >%s.id || exit 1\ntouch %s\nexec sleep 60\n",
-		shellQuote(sbatch), shellQuote(queued), shellQuote(queued))
-	if err := os.WriteFile(filepath.Join(bin, "sbatch"), []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	queued := filepath.Join(w.dir, "queued")
+	w.wrap("sbatch", "%s \"$@\" >"+shellQuote(queued+".id")+" || exit 1\ntouch "+shellQuote(queued)+"\nexec sleep 60\n")
 	var log logtest.Buffer
 	h, _ := w.headLogTo(&log, w.exp)
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
