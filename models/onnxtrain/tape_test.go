@@ -1,7 +1,6 @@
 package onnxtrain
 
 import (
-	"errors"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -9,6 +8,7 @@ import (
 	"testing"
 
 	"difflab/models/ort"
+	"difflab/models/ort/orttest"
 )
 
 // operand is an input of a piece under test.
@@ -109,15 +109,6 @@ func (pg *pieceGraph) run(t *testing.T) map[string][]float32 {
 	return res
 }
 
-func requireORT(t *testing.T) {
-	t.Helper()
-	if err := ort.Init(); errors.Is(err, ort.ErrNoLibrary) {
-		t.Skipf("ONNX Runtime not installed: %v", err)
-	} else if err != nil {
-		t.Fatal(err)
-	}
-}
-
 // checkPiece compares the gradient of every operand of p with central
 // differences of the loss (float32 graphs, step 1e-2), for up to 24
 // entries of each operand.
@@ -155,7 +146,7 @@ func checkPiece(t *testing.T, p piece) (values, outputs map[string][]float32) {
 }
 
 func TestConvGradients(t *testing.T) {
-	requireORT(t)
+	orttest.Require(t)
 	for _, c := range []struct {
 		name        string
 		h, k        int
@@ -170,7 +161,7 @@ func TestConvGradients(t *testing.T) {
 }
 
 func TestConvTransposeGradients(t *testing.T) {
-	requireORT(t)
+	orttest.Require(t)
 	for _, c := range []struct {
 		name        string
 		h, k        int
@@ -188,7 +179,7 @@ func TestConvTransposeGradients(t *testing.T) {
 // GELU against central differences, and its output and running statistics
 // against their closed form.
 func TestBatchNormGELU(t *testing.T) {
-	requireORT(t)
+	orttest.Require(t)
 	const n, c, plane = 3, 2, 4
 	in, out := checkPiece(t, piece{name: "bn_gelu",
 		operands: []operand{{name: "x", shape: []int{n, c, 2, 2}}, {name: "gamma", shape: []int{c}}, {name: "beta", shape: []int{c}},
@@ -234,7 +225,7 @@ func TestBatchNormGELU(t *testing.T) {
 }
 
 func TestSmallOpGradients(t *testing.T) {
-	requireORT(t)
+	orttest.Require(t)
 	x4 := operand{name: "x", shape: []int{2, 3, 2, 2}}
 	for _, p := range []piece{
 		{name: "gelu", operands: []operand{x4}, build: func(tp *tape) string { return tp.gelu("x") }},

@@ -16,16 +16,6 @@ import (
 	"difflab/models/unet"
 )
 
-// requireORT skips the test when the ONNX Runtime library is not installed.
-func requireORT(t *testing.T) {
-	t.Helper()
-	if err := ort.Init(); errors.Is(err, ort.ErrNoLibrary) {
-		t.Skipf("ONNX Runtime not installed: %v", err)
-	} else if err != nil {
-		t.Fatal(err)
-	}
-}
-
 // gradStep is a step graph with gradient outputs, fed with the Gorgonia
 // trainer's batch and weights.
 type gradStep struct {
@@ -108,7 +98,7 @@ func gorgoniaGrads(t *testing.T, tr *trainer) (float64, map[string][]float32) {
 // gradient of the ONNX step graph with the Gorgonia trainer's on the same
 // batch, for each UNet variant.
 func TestStepGradientsMatchGorgonia(t *testing.T) {
-	requireORT(t)
+	orttest.Require(t)
 	for _, cond := range []unet.Conditioning{unet.Unconditional, unet.Time, unet.TimeClass} {
 		t.Run(string(cond), func(t *testing.T) {
 			opt := tinyOptions(cond)
@@ -168,7 +158,7 @@ func compareGrads(t *testing.T, loss, want float64, grads, wantGrads map[string]
 // against central differences of its own loss, for some entries of every
 // kind of layer.
 func TestStepGradientFiniteDifference(t *testing.T) {
-	requireORT(t)
+	orttest.Require(t)
 	opt := tinyOptions(unet.TimeClass)
 	w, _ := unet.Init(opt.Net, 5)
 	g := newGradStep(t, opt, w, ort.CPU)
@@ -203,7 +193,7 @@ func TestStepGradientFiniteDifference(t *testing.T) {
 // clipping: the losses agree within 1e-5 relative and the weights, running
 // statistics and Adam moments within 1e-4 after every epoch.
 func TestTrainMatchesGorgonia(t *testing.T) {
-	requireORT(t)
+	orttest.Require(t)
 	abar := make([]float64, 50)
 	for i := range abar {
 		abar[i] = math.Pow(math.Cos(float64(i+1)/51*math.Pi/2), 2)
@@ -312,7 +302,7 @@ func TestTrainOnGPUMatchesGorgonia(t *testing.T) {
 // the other way round: both end where an uninterrupted Gorgonia run ends,
 // within float tolerances.
 func TestResumeAcrossEngines(t *testing.T) {
-	requireORT(t)
+	orttest.Require(t)
 	data := blobs(48)
 	opt := tinyOptions(unet.TimeClass)
 	opt.Epochs, opt.Clip = 2, 0.5
@@ -380,7 +370,7 @@ func TestStepGradientsOnGPUMatchGorgonia(t *testing.T) {
 // 1 and 3 intra-op threads: the same bits, as a cache key that leaves the
 // thread count out promises.
 func TestONNXRuntimeReproduces(t *testing.T) {
-	requireORT(t)
+	orttest.Require(t)
 	data := blobs(48)
 	opt := tinyOptions(unet.TimeClass)
 	opt.Epochs, opt.Clip, opt.Engine = 1, 0.5, ONNXRuntime

@@ -12,6 +12,17 @@ import (
 // skip, when no Vulkan device can run models; CI sets it to 1.
 const RequireEnv = "DIFFLAB_REQUIRE_LAVAPIPE"
 
+// Require skips the test when the ONNX Runtime library is not installed,
+// and fails it when the library is there but does not initialise.
+func Require(t testing.TB) {
+	t.Helper()
+	if err := ort.Init(); errors.Is(err, ort.ErrNoLibrary) {
+		t.Skipf("ONNX Runtime not installed: %v", err)
+	} else if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // RequireGPU skips the test when ONNX Runtime is not installed, and when
 // models cannot run on ort.GPU here (no Vulkan loader or device): then it
 // says how to install lavapipe, Mesa's Vulkan driver on the CPU. With
@@ -19,9 +30,7 @@ const RequireEnv = "DIFFLAB_REQUIRE_LAVAPIPE"
 // returns what runs the models, as ort.CheckDevice describes it.
 func RequireGPU(t testing.TB) string {
 	t.Helper()
-	if err := ort.Init(); errors.Is(err, ort.ErrNoLibrary) {
-		t.Skipf("ONNX Runtime not installed: %v", err)
-	}
+	Require(t)
 	where, err := ort.CheckDevice(ort.GPU)
 	if err == nil {
 		return where
