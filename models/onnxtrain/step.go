@@ -10,12 +10,14 @@
 // (BatchNorm with batch statistics), the mean squared error to the target,
 // the backward pass, clipping to a global gradient norm, and Adam. The
 // backward pass is derived here op by op (tape.go): a convolution's weight
-// gradient correlates its input with the output gradient, one matrix
-// product per kernel offset batched over the images; its input gradient is
-// the transposed convolution of the output gradient; BatchNorm, GELU, the
-// linear layers, the conditioning products, concatenation and pooling each
-// have their closed form. Sums over the batch and the maps are products
-// with ones. Both choices keep a GPU busy (see correlate and channelSum).
+// gradient correlates its input with the output gradient, matrix products
+// of its windows and the output gradient batched over the images; its
+// input gradient is the transposed convolution of the output gradient;
+// BatchNorm, GELU, the linear layers, the conditioning products,
+// concatenation and pooling each have their closed form. Sums over the
+// batch and the maps are products with ones. Both choices keep a GPU busy
+// (see correlate and channelSum). Options.ChannelsLast writes both in the
+// form that suits the GPU's channels-last layout.
 //
 // Weights, BatchNorm running statistics and Adam moments are graph inputs
 // and their updated values graph outputs, so a caller runs the same session
@@ -95,6 +97,12 @@ const clipEpsilon = 1e-6
 type Options struct {
 	// Gradients adds the raw gradients as outputs (for tests).
 	Gradients bool
+	// ChannelsLast writes the graph for a runtime that keeps activations
+	// channels-last, as ONNX Runtime's WebGPU provider does: sums over maps
+	// and weight gradients read the activations in that order, so that the
+	// provider's layout transposes cancel instead of running before each of
+	// them. Both forms compute the same values.
+	ChannelsLast bool
 }
 
 // Step returns the ONNX model of one training step of the UNet cfg
@@ -108,6 +116,7 @@ func Step(cfg unet.Config, batch int, opts *Options) ([]byte, error) {
 		return nil, fmt.Errorf("onnxtrain: batch size %d: BatchNorm's unbiased variance needs at least 2 images", batch)
 	}
 	tp := newTape(fmt.Sprintf("difflab_train_step_%s", cfg.Cond))
+	tp.channelsLast = opts != nil && opts.ChannelsLast
 	b := &stepBuilder{tp: tp, cfg: cfg, batch: batch, next: map[string]string{}}
 	l := NewLayout(specs)
 	params := tp.input(InputParams, false, l.Params)

@@ -23,6 +23,9 @@ type tape struct {
 	grads  map[string]string // gradient of a value, summed over its uses
 	back   []func()
 	consts map[string]string
+	// channelsLast writes sums over maps and weight gradients in the form
+	// that suits a runtime keeping activations channels-last (Options).
+	channelsLast bool
 }
 
 func newTape(name string) *tape {
@@ -175,17 +178,16 @@ var swap01 = onnxexport.Ints("perm", 1, 0, 2, 3)
 //	    small[n, a, h, w] * big[n, b, stride*h + kh - pad, stride*w + kw - pad]
 //
 // for kh, kw < k, positions outside big counting zero; small is (n, A, h,
-// w), big (n, B, H, W) and the result (A, B, k, k). For every kernel offset
-// it slices the shifted, strided window of big matching small, multiplies
-// it with small image by image (a MatMul batched over n, the sum over the
-// positions inside it) and sums the n products; the k*k sums are stacked
-// into the kernel. One product over all of n, h and w would be a matrix
-// product of A x B outputs, each summing n*h*w terms: the WebGPU provider
-// spreads a MatMul over its outputs only, which leaves most of a GPU idle
-// (the whole training step took 2.9 times as long on an H100). ONNX's Conv
-// could compute the same with the
-// batch as channels and small as a kernel dilated by the stride, but ONNX
-// Runtime's CPU convolution is slow for such large kernels and 3x3 outputs.
+// w), big (n, B, H, W) and the result (A, B, k, k). The windows of big
+// that the kernel offsets see are multiplied with small image by image (a
+// MatMul batched over n, the sum over the positions inside it) and the n
+// products summed. One product over all of n, h and w would be a matrix
+// product of A x B k k outputs, each summing n*h*w terms: the WebGPU
+// provider spreads a MatMul over its outputs only, which leaves most of a
+// GPU idle (the whole training step took 2.9 times as long on an H100).
+// ONNX's Conv could compute the same with the batch as channels and small
+// as a kernel dilated by the stride, but ONNX Runtime's CPU convolution is
+// slow for such large kernels and 3x3 outputs.
 func (tp *tape) correlate(small, big string, k, stride, pad int) string {
 	ss, bs := tp.shapes[small], tp.shapes[big]
 	n, a, h, w, b := ss[0], ss[1], ss[2], ss[3], bs[1]
@@ -196,6 +198,20 @@ func (tp *tape) correlate(small, big string, k, stride, pad int) string {
 		rhs := tp.raw("Reshape", []string{big, tp.ints(n, b*k*k)})
 		return tp.raw("Reshape", []string{tp.raw("MatMul", []string{lhs, rhs}), tp.ints(a, b, k, k)})
 	}
+	if tp.channelsLast {
+		return tp.correlatePatches(small, big, k, stride, pad)
+	}
+	return tp.correlateWindows(small, big, k, stride, pad)
+}
+
+// correlateWindows is correlate for channels-first runtimes: one Slice of
+// big per kernel offset, one batched MatMul and one sum over the batch for
+// each, the k*k sums stacked into the kernel. (correlatePatches took a
+// fifth longer on ONNX Runtime's CPU provider, with half as much memory
+// again.)
+func (tp *tape) correlateWindows(small, big string, k, stride, pad int) string {
+	ss, bs := tp.shapes[small], tp.shapes[big]
+	n, a, h, w, b := ss[0], ss[1], ss[2], ss[3], bs[1]
 	// (n, h w, A): the right factor of every offset's products.
 	rhs := tp.raw("Transpose", []string{tp.raw("Reshape", []string{small, tp.ints(n, a, h*w)})}, onnxexport.Ints("perm", 0, 2, 1))
 	H, W := bs[2], bs[3]
@@ -203,9 +219,7 @@ func (tp *tape) correlate(small, big string, k, stride, pad int) string {
 		big = tp.raw("Pad", []string{big, tp.ints(0, 0, pad, pad, 0, 0, pad, pad)})
 		H, W = H+2*pad, W+2*pad
 	}
-	// (n B, H, W): merging the batch and the channels keeps ONNX Runtime's
-	// layout transformer from moving the transpose of a channels-last
-	// convolution's output past the slices below, one copy per window.
+	// (n B, H, W): every window is a slice of the last two axes.
 	big = tp.raw("Reshape", []string{big, tp.ints(n*b, H, W)})
 	parts := make([]string, 0, k*k)
 	for kh := 0; kh < k; kh++ {
@@ -224,6 +238,59 @@ func (tp *tape) correlate(small, big string, k, stride, pad int) string {
 	return tp.raw("Reshape", []string{tp.raw("Transpose", []string{stacked}, onnxexport.Ints("perm", 1, 0, 2)), tp.ints(a, b, k, k)})
 }
 
+// correlatePatches is correlate for channels-last runtimes: one grouped
+// convolution gathers every offset's window (patches), channels-last, so a
+// single MatMul batched over the images, (n, A, h w) x (n, h w, B q),
+// forms all offsets' products, and a product with ones sums them over the
+// batch, already in the kernel's layout. With the windows sliced one by
+// one, the WebGPU provider moved each (or the whole map) out of its
+// channels-last layout first: a third of its kernels per training step
+// were such transposes and slices.
+func (tp *tape) correlatePatches(small, big string, k, stride, pad int) string {
+	ss, b := tp.shapes[small], tp.shapes[big][1]
+	n, a, hw := ss[0], ss[1], ss[2]*ss[3]
+	win, q := tp.patches(big, k, stride, pad)
+	win = tp.raw("Transpose", []string{win}, toChannelsLast)
+	lhs := tp.raw("Reshape", []string{small, tp.ints(n, a, hw)})
+	prod := tp.raw("MatMul", []string{lhs, tp.raw("Reshape", []string{win, tp.ints(n, hw, b*q)})}) // (n, A, B q)
+	sum := tp.raw("MatMul", []string{tp.ones(1, n), tp.raw("Reshape", []string{prod, tp.ints(n, a*b*q)})})
+	// Drop the q - k k channels of zeros (see patches).
+	kernel := tp.raw("Slice", []string{tp.raw("Reshape", []string{sum, tp.ints(a, b, q)}), tp.ints(0), tp.ints(k * k), tp.ints(2)})
+	return tp.raw("Reshape", []string{kernel, tp.ints(a, b, k, k)})
+}
+
+// toChannelsLast permutes (n, c, h, w) to (n, h, w, c).
+var toChannelsLast = onnxexport.Ints("perm", 0, 2, 3, 1)
+
+// patches returns the windows of v (n, B, H, W) that a k x k kernel with
+// the given stride and padding sees, as (n, B q, h, w) with q channels per
+// channel of v: channel b q + kh k + kw holds the window at kernel offset
+// (kh, kw) of channel b, and the channels from b q + k k to b q + q - 1
+// are zero. q is k k rounded up to a multiple of 4: the WebGPU provider's
+// grouped convolution (ONNX Runtime 1.30) gives wrong values when the
+// output channels of a group are not a multiple of 4 but their total is.
+// It is one grouped convolution with one-hot kernels, which copies each
+// value exactly (products with 1 and 0).
+func (tp *tape) patches(v string, k, stride, pad int) (string, int) {
+	b, kk := tp.shapes[v][1], k*k
+	q := (kk + 3) / 4 * 4
+	key := fmt.Sprint("onehot", b, k)
+	kernel, ok := tp.consts[key]
+	if !ok {
+		data := make([]float32, b*q*kk)
+		for c := 0; c < b; c++ {
+			for p := 0; p < kk; p++ {
+				data[(c*q+p)*kk+p] = 1
+			}
+		}
+		kernel = tp.g.Const(fmt.Sprintf("const_%d", len(tp.consts)), []int{b * q, 1, k, k}, data)
+		tp.consts[key] = kernel
+	}
+	return tp.raw("Conv", []string{v, kernel}, onnxexport.Int("group", int64(b)),
+		onnxexport.Ints("kernel_shape", int64(k), int64(k)), onnxexport.Ints("strides", int64(stride), int64(stride)),
+		onnxexport.Ints("pads", int64(pad), int64(pad), int64(pad), int64(pad))), q
+}
+
 // ones returns a float32 constant of ones of the given shape.
 func (tp *tape) ones(shape ...int) string {
 	key := fmt.Sprint("ones", shape)
@@ -240,16 +307,22 @@ func (tp *tape) ones(shape ...int) string {
 }
 
 // channelSum sums v (n, c, h, w) over n, h and w into a (c) vector, as two
-// matrix products with ones: over each map (batched over n and c), then
-// over the batch. ReduceSum over axes 0, 2 and 3 gives the same, but the
-// WebGPU provider reduces each output in one workgroup, c of them for
-// n*h*w terms each, which leaves most of a GPU idle (the training step took
-// a fifth longer on an H100).
+// matrix products with ones: over each map (batched over n), then over the
+// batch. ReduceSum over axes 0, 2 and 3 gives the same, but the WebGPU
+// provider reduces each output in one workgroup, c of them for n*h*w terms
+// each, which leaves most of a GPU idle (the training step took a fifth
+// longer on an H100).
 func (tp *tape) channelSum(v string) string {
 	s := tp.shapes[v]
 	n, c, hw := s[0], s[1], s[2]*s[3]
-	perMap := tp.raw("MatMul", []string{tp.raw("Reshape", []string{v, tp.ints(n, c, hw)}), tp.ones(hw, 1)}) // (n, c, 1)
-	total := tp.raw("MatMul", []string{tp.ones(1, n), tp.raw("Reshape", []string{perMap, tp.ints(n, c)})})  // (1, c)
+	var perMap string
+	if tp.channelsLast {
+		// (1, h w) x (n, h w, c): no layout change for channels-last v.
+		perMap = tp.raw("MatMul", []string{tp.ones(1, hw), tp.raw("Reshape", []string{tp.raw("Transpose", []string{v}, toChannelsLast), tp.ints(n, hw, c)})}) // (n, 1, c)
+	} else {
+		perMap = tp.raw("MatMul", []string{tp.raw("Reshape", []string{v, tp.ints(n, c, hw)}), tp.ones(hw, 1)}) // (n, c, 1)
+	}
+	total := tp.raw("MatMul", []string{tp.ones(1, n), tp.raw("Reshape", []string{perMap, tp.ints(n, c)})}) // (1, c)
 	return tp.raw("Reshape", []string{total, tp.ints(c)})
 }
 

@@ -24,6 +24,8 @@ type piece struct {
 	name     string
 	operands []operand
 	build    func(tp *tape) string
+	// channelsLast writes the piece in Options.ChannelsLast's form.
+	channelsLast bool
 }
 
 // pieceGraph is a piece's graph, loss = mean((y - target)^2), with the
@@ -37,6 +39,7 @@ type pieceGraph struct {
 func newPieceGraph(t *testing.T, p piece, rng *rand.Rand) *pieceGraph {
 	t.Helper()
 	tp := newTape(p.name)
+	tp.channelsLast = p.channelsLast
 	pg := &pieceGraph{values: map[string][]float32{}, shapes: map[string][]int{}}
 	for _, o := range p.operands {
 		tp.input(o.name, !o.fixed, o.shape...)
@@ -145,6 +148,12 @@ func checkPiece(t *testing.T, p piece) (values, outputs map[string][]float32) {
 	return pg.values, base
 }
 
+// layouts are the two forms of Options.ChannelsLast, as subtest names.
+var layouts = []struct {
+	name         string
+	channelsLast bool
+}{{"channels_first", false}, {"channels_last", true}}
+
 func TestConvGradients(t *testing.T) {
 	orttest.Require(t)
 	for _, c := range []struct {
@@ -152,11 +161,13 @@ func TestConvGradients(t *testing.T) {
 		h, k        int
 		stride, pad int
 	}{{"conv3_s1", 6, 3, 1, 1}, {"conv3_s2", 6, 3, 2, 1}, {"conv3_s2_odd", 7, 3, 2, 1}} {
-		t.Run(c.name, func(t *testing.T) {
-			checkPiece(t, piece{name: c.name,
-				operands: []operand{{name: "x", shape: []int{2, 3, c.h, c.h}}, {name: "w", shape: []int{4, 3, c.k, c.k}}, {name: "b", shape: []int{4}}},
-				build:    func(tp *tape) string { return tp.conv("x", "w", "b", c.stride, c.pad) }})
-		})
+		for _, l := range layouts {
+			t.Run(c.name+"/"+l.name, func(t *testing.T) {
+				checkPiece(t, piece{name: c.name, channelsLast: l.channelsLast,
+					operands: []operand{{name: "x", shape: []int{2, 3, c.h, c.h}}, {name: "w", shape: []int{4, 3, c.k, c.k}}, {name: "b", shape: []int{4}}},
+					build:    func(tp *tape) string { return tp.conv("x", "w", "b", c.stride, c.pad) }})
+			})
+		}
 	}
 }
 
@@ -167,11 +178,13 @@ func TestConvTransposeGradients(t *testing.T) {
 		h, k        int
 		stride, pad int
 	}{{"upconv4_s2", 3, 4, 2, 1}, {"unflatten", 1, 3, 3, 0}} {
-		t.Run(c.name, func(t *testing.T) {
-			checkPiece(t, piece{name: c.name,
-				operands: []operand{{name: "x", shape: []int{2, 3, c.h, c.h}}, {name: "w", shape: []int{3, 4, c.k, c.k}}, {name: "b", shape: []int{4}}},
-				build:    func(tp *tape) string { return tp.convT("x", "w", "b", c.stride, c.pad) }})
-		})
+		for _, l := range layouts {
+			t.Run(c.name+"/"+l.name, func(t *testing.T) {
+				checkPiece(t, piece{name: c.name, channelsLast: l.channelsLast,
+					operands: []operand{{name: "x", shape: []int{2, 3, c.h, c.h}}, {name: "w", shape: []int{3, 4, c.k, c.k}}, {name: "b", shape: []int{4}}},
+					build:    func(tp *tape) string { return tp.convT("x", "w", "b", c.stride, c.pad) }})
+			})
+		}
 	}
 }
 
@@ -180,8 +193,14 @@ func TestConvTransposeGradients(t *testing.T) {
 // against their closed form.
 func TestBatchNormGELU(t *testing.T) {
 	orttest.Require(t)
+	for _, l := range layouts {
+		t.Run(l.name, func(t *testing.T) { checkBatchNormGELU(t, l.channelsLast) })
+	}
+}
+
+func checkBatchNormGELU(t *testing.T, channelsLast bool) {
 	const n, c, plane = 3, 2, 4
-	in, out := checkPiece(t, piece{name: "bn_gelu",
+	in, out := checkPiece(t, piece{name: "bn_gelu", channelsLast: channelsLast,
 		operands: []operand{{name: "x", shape: []int{n, c, 2, 2}}, {name: "gamma", shape: []int{c}}, {name: "beta", shape: []int{c}},
 			{name: "rm", shape: []int{c}, fixed: true}, {name: "rv", shape: []int{c}, fixed: true}},
 		build: func(tp *tape) string {
@@ -239,5 +258,70 @@ func TestSmallOpGradients(t *testing.T) {
 		{name: "reuse", operands: []operand{x4}, build: func(tp *tape) string { return tp.mul(tp.gelu("x"), "x") }},
 	} {
 		t.Run(p.name, func(t *testing.T) { checkPiece(t, p) })
+	}
+}
+
+// TestPatches checks patches against its definition, on the CPU and on
+// the GPU device (lavapipe where there is no GPU), for kernel sizes whose
+// k*k is and is not a multiple of 4 and channel counts that make the
+// total a multiple of 4 (where ONNX Runtime 1.30's WebGPU grouped
+// convolution went wrong with k*k channels per group).
+func TestPatches(t *testing.T) {
+	where := orttest.RequireGPU(t)
+	t.Logf("GPU device: %s", where)
+	for _, c := range []struct{ b, h, k, stride, pad int }{{4, 6, 3, 1, 1}, {5, 7, 3, 2, 1}, {8, 3, 4, 2, 1}} {
+		const n = 2
+		tp := newTape("patches")
+		x := tp.input("x", false, n, c.b, c.h, c.h)
+		y, q := tp.patches(x, c.k, c.stride, c.pad)
+		ho := (c.h+2*c.pad-c.k)/c.stride + 1
+		tp.shapes[y] = []int{n, c.b * q, ho, ho}
+		tp.output("y", y)
+		model, err := tp.g.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), "patches.onnx")
+		if err := os.WriteFile(path, model, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		rng := rand.New(rand.NewPCG(1, uint64(c.b)))
+		xv := make([]float32, n*c.b*c.h*c.h)
+		for i := range xv {
+			xv[i] = float32(rng.NormFloat64())
+		}
+		// want[i, b q + kh k + kw, r, s] = x[i, b, stride r + kh - pad, stride s + kw - pad].
+		want := make([]float32, n*c.b*q*ho*ho)
+		for i := 0; i < n; i++ {
+			for b := 0; b < c.b; b++ {
+				for p := 0; p < c.k*c.k; p++ {
+					for r := 0; r < ho; r++ {
+						for s := 0; s < ho; s++ {
+							yr, xs := c.stride*r+p/c.k-c.pad, c.stride*s+p%c.k-c.pad
+							if yr >= 0 && yr < c.h && xs >= 0 && xs < c.h {
+								want[(((i*c.b+b)*q+p)*ho+r)*ho+s] = xv[((i*c.b+b)*c.h+yr)*c.h+xs]
+							}
+						}
+					}
+				}
+			}
+		}
+		for _, dev := range []ort.Device{ort.CPU, ort.GPU} {
+			sess, err := ort.Load(path, &ort.Options{Device: dev})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := sess.Run([]ort.Value{{Name: "x", Shape: []int64{n, int64(c.b), int64(c.h), int64(c.h)}, Float32: xv}})
+			sess.Release()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, v := range out[0].Float32 {
+				if v != want[i] {
+					t.Errorf("%+v on %s: value %d is %v, want %v", c, dev, i, v, want[i])
+					break
+				}
+			}
+		}
 	}
 }

@@ -76,7 +76,7 @@ func newORTState(opt Options, sess *ort.Session, w unet.Weights, adam *Adam) (*o
 // loadStep writes the step graph of opt's UNet and batch size and loads it
 // on opt.Device.
 func loadStep(opt Options) (*ort.Session, error) {
-	model, err := onnxtrain.Step(opt.Net, opt.Batch, nil)
+	model, err := onnxtrain.Step(opt.Net, opt.Batch, &onnxtrain.Options{ChannelsLast: opt.Device == ort.GPU})
 	if err != nil {
 		return nil, err
 	}

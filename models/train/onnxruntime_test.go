@@ -3,6 +3,7 @@ package train
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -23,8 +24,8 @@ type gradStep struct {
 	tr   *trainer
 }
 
-func newGradStep(t *testing.T, opt Options, w unet.Weights, dev ort.Device) *gradStep {
-	model, err := onnxtrain.Step(opt.Net, opt.Batch, &onnxtrain.Options{Gradients: true})
+func newGradStep(t *testing.T, opt Options, w unet.Weights, dev ort.Device, channelsLast bool) *gradStep {
+	model, err := onnxtrain.Step(opt.Net, opt.Batch, &onnxtrain.Options{Gradients: true, ChannelsLast: channelsLast})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,20 +97,23 @@ func gorgoniaGrads(t *testing.T, tr *trainer) (float64, map[string][]float32) {
 
 // TestStepGradientsMatchGorgonia compares the loss and every parameter
 // gradient of the ONNX step graph with the Gorgonia trainer's on the same
-// batch, for each UNet variant.
+// batch, for each UNet variant, in both of the graph's layouts (the
+// channels-last form is the GPU's; here the CPU provider runs it).
 func TestStepGradientsMatchGorgonia(t *testing.T) {
 	orttest.Require(t)
 	for _, cond := range []unet.Conditioning{unet.Unconditional, unet.Time, unet.TimeClass} {
-		t.Run(string(cond), func(t *testing.T) {
-			opt := tinyOptions(cond)
-			w, _ := unet.Init(opt.Net, 4)
-			g := newGradStep(t, opt, w, ort.CPU)
-			rng := rand.New(rand.NewPCG(4, 4))
-			g.tr.fill(rng, blobs(16), Flow{Classes: opt.Net.Classes, PUncond: 0.25}, rng.Perm(16))
-			loss, grads := g.run(t, w)
-			want, wantGrads := gorgoniaGrads(t, g.tr)
-			compareGrads(t, loss, want, grads, wantGrads)
-		})
+		for _, channelsLast := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/channels_last=%v", cond, channelsLast), func(t *testing.T) {
+				opt := tinyOptions(cond)
+				w, _ := unet.Init(opt.Net, 4)
+				g := newGradStep(t, opt, w, ort.CPU, channelsLast)
+				rng := rand.New(rand.NewPCG(4, 4))
+				g.tr.fill(rng, blobs(16), Flow{Classes: opt.Net.Classes, PUncond: 0.25}, rng.Perm(16))
+				loss, grads := g.run(t, w)
+				want, wantGrads := gorgoniaGrads(t, g.tr)
+				compareGrads(t, loss, want, grads, wantGrads)
+			})
+		}
 	}
 }
 
@@ -161,7 +165,7 @@ func TestStepGradientFiniteDifference(t *testing.T) {
 	orttest.Require(t)
 	opt := tinyOptions(unet.TimeClass)
 	w, _ := unet.Init(opt.Net, 5)
-	g := newGradStep(t, opt, w, ort.CPU)
+	g := newGradStep(t, opt, w, ort.CPU, false)
 	rng := rand.New(rand.NewPCG(5, 5))
 	g.tr.fill(rng, blobs(16), Flow{Classes: 4}, rng.Perm(16))
 	_, grads := g.run(t, w)
@@ -358,7 +362,7 @@ func TestStepGradientsOnGPUMatchGorgonia(t *testing.T) {
 	t.Logf("GPU device: %s", where)
 	opt := tinyOptions(unet.TimeClass)
 	w, _ := unet.Init(opt.Net, 4)
-	g := newGradStep(t, opt, w, ort.GPU)
+	g := newGradStep(t, opt, w, ort.GPU, true)
 	rng := rand.New(rand.NewPCG(4, 4))
 	g.tr.fill(rng, blobs(16), Flow{Classes: opt.Net.Classes, PUncond: 0.25}, rng.Perm(16))
 	loss, grads := g.run(t, w)
