@@ -159,3 +159,35 @@ func TestEngineParamPicksTheKeyedEngine(t *testing.T) {
 		t.Error("the two engines share an entry")
 	}
 }
+
+// An engine's code version (Kind.EngineVersions) changes the keys of the
+// stages that engine computes, with its own line, and no other key.
+func TestEngineVersionKeysOnlyItsEngine(t *testing.T) {
+	kind, err := stages.Lookup("test.engines")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := func(engine string) NodeKey {
+		t.Helper()
+		b := newGraph("p.yaml")
+		b.add("x", "test.engines", stages.Params{"value": 1.0, "engine": engine})
+		keys, err := Keys(b.g, cache.NewDigester(""), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return keys[b.g.Nodes[0]]
+	}
+	before := map[string]NodeKey{"gorgonia": key("gorgonia"), "onnxruntime": key("onnxruntime")}
+	kind.EngineVersions = map[string]int{"onnxruntime": 3}
+	t.Cleanup(func() { kind.EngineVersions = nil })
+	if got := key("gorgonia"); got.Key != before["gorgonia"].Key {
+		t.Errorf("onnxruntime's code version changed the key of a stage Gorgonia computes:\n%s", strings.Join(got.Lines, "\n"))
+	}
+	got := key("onnxruntime")
+	if got.Key == before["onnxruntime"].Key {
+		t.Error("onnxruntime's code version left the key of a stage it computes as it was")
+	}
+	if !slices.Contains(got.Lines, "engine onnxruntime code 3") {
+		t.Errorf("no line names the code version:\n%s", strings.Join(got.Lines, "\n"))
+	}
+}

@@ -36,6 +36,9 @@ type NodeKey struct {
 //	                                  computes the stage (Kind.EnginesFor;
 //	                                  EngineInfo.Lines): toolchain,
 //	                                  modules, BLAS core, instruction set
+//	engine NAME code VERSION          after them, when the kind's code for
+//	                                  that engine has a version
+//	                                  (Kind.EngineVersions)
 //	device NAME DEVICE                after them, when the engine runs on a
 //	                                  device other than its default
 //
@@ -111,6 +114,9 @@ func nodeKey(n *experiment.Node, keys map[*experiment.Node]NodeKey, d *cache.Dig
 		}
 		for _, l := range info.Lines {
 			b.Add("engine %s %s", e, l)
+		}
+		if v := n.Kind.EngineVersions[e]; v != 0 {
+			b.Add("engine %s code %d", e, v)
 		}
 		if dev := devices[e]; dev != "" {
 			b.Add("device %s %s", e, dev)

@@ -101,6 +101,13 @@ type Kind struct {
 	// Engine names the compute engines whose versions change the numbers
 	// ("onnxruntime", "gorgonia"); their versions are part of the cache key.
 	Engine []string
+	// EngineVersions are implementation versions, by engine name, of code
+	// that only stages computed through that engine run (such as the graph
+	// a trainer writes for ONNX Runtime): bump one, not Version, when a
+	// change alters only what that engine computes, so that stages computed
+	// through the others keep their entries. A nonzero one is part of the
+	// cache key of the stages that engine computes.
+	EngineVersions map[string]int
 	// EngineParam, when set, names a String parameter that picks the one
 	// engine of Engine that computes a stage: an engine's name, or AutoEngine.
 	// Only the picked engine then enters the stage's key, checks and

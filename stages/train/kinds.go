@@ -43,15 +43,21 @@ import (
 // Version is the implementation version of the training kinds.
 const Version = 2
 
+// engineVersions versions what only the ONNX Runtime engine runs: the step
+// graph of models/onnxtrain (1: its channels-last form on the GPU, weight
+// gradients from gathered windows).
+var engineVersions = map[string]int{string(train.ONNXRuntime): 1}
+
 func init() {
 	stages.Register(&stages.Kind{
 		Name: "train.denoiser",
 		Doc: "Trains the unconditional UNet as a single-step denoiser on MNIST in [0, 1]: input z = x + sigma*eps " +
 			"(or z = eps with pure_noise), L2 loss to the clean x, Adam.",
-		Version:     Version,
-		Engine:      []string{string(train.Gorgonia), string(train.ONNXRuntime)},
-		EngineParam: "engine",
-		Outputs:     outputs,
+		Version:        Version,
+		EngineVersions: engineVersions,
+		Engine:         []string{string(train.Gorgonia), string(train.ONNXRuntime)},
+		EngineParam:    "engine",
+		Outputs:        outputs,
 		Params: append(commonParams(datasetMNIST, 128, 5, 1e-4, "none"),
 			stages.Param{Name: "sigma", Type: stages.Float, Default: 0.5, Min: stages.Bound(0), Max: stages.Bound(100),
 				Doc: "noise level of the training inputs"},
@@ -68,10 +74,11 @@ func init() {
 		Doc: "Trains a time- or time-and-class-conditioned UNet by flow matching on MNIST in [0, 1]: " +
 			"x_t = (1-t) x0 + t x1 with x0 ~ N(0, I), t ~ U[0, 1], target x1 - x0; the class vector is dropped " +
 			"to zeros with probability p_uncond. Adam with an exponential or constant learning rate, optional clipping.",
-		Version:     Version,
-		Engine:      []string{string(train.Gorgonia), string(train.ONNXRuntime)},
-		EngineParam: "engine",
-		Outputs:     outputs,
+		Version:        Version,
+		EngineVersions: engineVersions,
+		Engine:         []string{string(train.Gorgonia), string(train.ONNXRuntime)},
+		EngineParam:    "engine",
+		Outputs:        outputs,
 		Params: append(commonParams(datasetMNIST, 64, 10, 1e-2, "exponential"),
 			stages.Param{Name: "cond", Type: stages.String, Default: "time_class", Enum: []string{"time", "time_class"},
 				Doc: "time: u(x_t, t); time_class: u(x_t, t, c) with the digit's one-hot class c"},
@@ -89,10 +96,11 @@ func init() {
 			"(Fashion-MNIST by default): t ~ U{0..steps-1}, x_t = sqrt(abar_t) x0 + sqrt(1-abar_t) eps, target eps, " +
 			"time input t/1000; the condition is the one-hot class of the prompt table, zeros (the empty prompt) " +
 			"with probability p_uncond.",
-		Version:     Version,
-		Engine:      []string{string(train.Gorgonia), string(train.ONNXRuntime)},
-		EngineParam: "engine",
-		Outputs:     outputs,
+		Version:        Version,
+		EngineVersions: engineVersions,
+		Engine:         []string{string(train.Gorgonia), string(train.ONNXRuntime)},
+		EngineParam:    "engine",
+		Outputs:        outputs,
 		Params: append(commonParams(datasetFashion, 64, 10, 1e-3, "exponential"),
 			stages.Param{Name: "schedule", Type: stages.String, Default: "squaredcos_cap_v2", Enum: schedule.Names(),
 				Doc: "the noise schedule of alphas_cumprod"},
