@@ -146,6 +146,24 @@ func (g *Graph) NodeTo(out, op string, inputs []string, attrs ...Attr) string {
 	return out
 }
 
+// Nodes appends a node of operator op with n outputs, such as Split, and
+// returns their generated names.
+func (g *Graph) Nodes(op string, inputs []string, n int, attrs ...Attr) []string {
+	g.seq++
+	outs := make([]string, n)
+	for i := range outs {
+		outs[i] = fmt.Sprintf("%s_%d_%d", op, g.seq, i)
+	}
+	g.g.Node = append(g.g.Node, &onnx.NodeProto{
+		Name:      fmt.Sprintf("n%d_%s", g.seq, op),
+		OpType:    op,
+		Input:     inputs,
+		Output:    outs,
+		Attribute: attrs,
+	})
+	return outs
+}
+
 // Marshal returns the ONNX model file holding the graph.
 func (g *Graph) Marshal() ([]byte, error) {
 	m := &onnx.ModelProto{

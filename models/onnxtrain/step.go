@@ -121,13 +121,16 @@ func Step(cfg unet.Config, batch int, opts *Options) ([]byte, error) {
 	l := NewLayout(specs)
 	params := tp.input(InputParams, false, l.Params)
 	buffers := tp.input(InputBuffers, false, l.Buffers)
+	var learned, others []unet.Spec
 	for _, s := range specs {
-		from := buffers
 		if s.Role.Learned() {
-			from = params
+			learned = append(learned, s)
+		} else {
+			others = append(others, s)
 		}
-		tp.view(s, from, l.Offset[s.Name])
 	}
+	tp.views(params, learned)
+	tp.views(buffers, others)
 	S, C := cfg.Size, cfg.Channels
 	x := tp.input(InputX, false, batch, C, S, S)
 	var t, c string
@@ -163,12 +166,12 @@ func Step(cfg unet.Config, batch int, opts *Options) ([]byte, error) {
 		}
 	}
 	tp.concatOutput(Next+InputBuffers, nextBuffers, l.Buffers)
-	scale := clipScale(tp, grads, clip)
 	flatGrads := make([]string, len(grads))
 	for i, g := range grads {
 		flatGrads[i] = tp.flat(g)
 	}
-	g := tp.raw("Mul", []string{tp.raw("Concat", flatGrads, onnxexport.Int("axis", 0)), scale})
+	g := tp.raw("Concat", flatGrads, onnxexport.Int("axis", 0))
+	g = tp.raw("Mul", []string{g, clipScale(tp, g, clip)})
 	adam(tp, l.Params, params, g, lr, step)
 	return tp.g.Marshal()
 }
@@ -231,18 +234,10 @@ func (l Layout) Unpack(learned bool, flat []float32, put func(name string, value
 	}
 }
 
-// clipScale returns the factor that scales the gradients to the global L2
-// norm clip when their norm exceeds it: clip/(norm+1e-6), else 1.
-func clipScale(tp *tape, grads []string, clip string) string {
-	squares := make([]string, len(grads))
-	for i, g := range grads {
-		squares[i] = tp.raw("ReduceSumSquare", []string{g}, onnxexport.Int("keepdims", 1))
-		squares[i] = tp.raw("Reshape", []string{squares[i], tp.ints(1)})
-	}
-	// Concat and ReduceSum rather than Sum: the WebGPU provider lacks Sum,
-	// which would run on the CPU with a copy from the GPU per tensor.
-	norm := tp.raw("Sqrt", []string{tp.raw("ReduceSum", []string{tp.raw("Concat", squares, onnxexport.Int("axis", 0))},
-		onnxexport.Int("keepdims", 1))})
+// clipScale returns the factor that scales the flat gradient g to the
+// global L2 norm clip when its norm exceeds it: clip/(norm+1e-6), else 1.
+func clipScale(tp *tape, g, clip string) string {
+	norm := tp.raw("Sqrt", []string{tp.raw("ReduceSumSquare", []string{g}, onnxexport.Int("keepdims", 1))})
 	return tp.raw("Where", []string{tp.raw("Greater", []string{norm, clip}),
 		tp.raw("Div", []string{clip, tp.raw("Add", []string{norm, tp.scalar(clipEpsilon)})}), tp.scalar(1)})
 }

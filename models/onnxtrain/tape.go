@@ -46,15 +46,55 @@ func (tp *tape) input(name string, param bool, shape ...int) string {
 	return name
 }
 
-// view declares the tensor s as a part of the flat vector from: its values
-// from offset off on, reshaped to s.Shape. backward forms the gradient of a
-// learned one.
-func (tp *tape) view(s unet.Spec, from string, off int) {
-	n := count(s.Shape)
-	part := tp.raw("Slice", []string{from, tp.ints(off), tp.ints(off + n), tp.ints(0)})
-	tp.g.NodeTo(s.Name, "Reshape", []string{part, tp.ints(s.Shape...)})
-	tp.shapes[s.Name] = s.Shape
-	tp.needs[s.Name] = s.Role.Learned()
+// views declares the tensors specs as consecutive parts of the flat
+// vector from, in order, each reshaped to its Shape. backward forms the
+// gradients of learned ones.
+func (tp *tape) views(from string, specs []unet.Spec) {
+	sizes := make([]int, len(specs))
+	for i, s := range specs {
+		sizes[i] = count(s.Shape)
+	}
+	for i, part := range tp.split(from, sizes) {
+		s := specs[i]
+		tp.g.NodeTo(s.Name, "Reshape", []string{part, tp.ints(s.Shape...)})
+		tp.shapes[s.Name] = s.Shape
+		tp.needs[s.Name] = s.Role.Learned()
+	}
+}
+
+// splitParts is the most outputs of one Split node: a GPU kernel writes
+// each output through a storage buffer of its own, and WebGPU promises 8
+// per shader (one of them the input).
+const splitParts = 7
+
+// split cuts the vector v into consecutive parts of the given sizes with a
+// tree of Split nodes of at most splitParts outputs each: a few GPU
+// kernels, where a Slice per part took one each.
+func (tp *tape) split(v string, sizes []int) []string {
+	if len(sizes) == 1 {
+		return []string{v}
+	}
+	if len(sizes) <= splitParts {
+		return tp.g.Nodes("Split", []string{v, tp.ints(sizes...)}, len(sizes), onnxexport.Int("axis", 0))
+	}
+	// Groups of splitParts^d parts, the largest power below len(sizes).
+	group := splitParts
+	for group*splitParts < len(sizes) {
+		group *= splitParts
+	}
+	var groupSizes []int
+	for i := 0; i < len(sizes); i += group {
+		n := 0
+		for _, s := range sizes[i:min(i+group, len(sizes))] {
+			n += s
+		}
+		groupSizes = append(groupSizes, n)
+	}
+	var parts []string
+	for g, part := range tp.split(v, groupSizes) {
+		parts = append(parts, tp.split(part, sizes[g*group:min((g+1)*group, len(sizes))])...)
+	}
+	return parts
 }
 
 // flat returns v reshaped to one dimension.

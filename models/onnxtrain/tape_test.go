@@ -1,10 +1,12 @@
 package onnxtrain
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"difflab/models/ort"
@@ -322,6 +324,60 @@ func TestPatches(t *testing.T) {
 					break
 				}
 			}
+		}
+	}
+}
+
+// TestSplit cuts vectors into up to 86 parts (the learned tensors of the
+// class-conditioned UNet) through split's tree of Split nodes and checks
+// every part against its slice of the vector.
+func TestSplit(t *testing.T) {
+	orttest.Require(t)
+	rng := rand.New(rand.NewPCG(3, 3))
+	for _, parts := range []int{1, 2, 7, 8, 49, 50, 86} {
+		sizes := make([]int, parts)
+		total := 0
+		for i := range sizes {
+			sizes[i] = 1 + rng.IntN(5)
+			total += sizes[i]
+		}
+		tp := newTape("split")
+		v := tp.input("v", false, total)
+		for i, p := range tp.split(v, sizes) {
+			tp.shapes[p] = []int{sizes[i]}
+			tp.output(fmt.Sprintf("part_%d", i), p)
+		}
+		model, err := tp.g.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), "split.onnx")
+		if err := os.WriteFile(path, model, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		sess, err := ort.Load(path, &ort.Options{Device: ort.CPU})
+		if err != nil {
+			t.Fatal(err)
+		}
+		values := make([]float32, total)
+		for i := range values {
+			values[i] = float32(i)
+		}
+		out, err := sess.Run([]ort.Value{{Name: "v", Shape: []int64{int64(total)}, Float32: values}})
+		sess.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string][]float32{}
+		for _, o := range out {
+			got[o.Name] = o.Float32
+		}
+		off := 0
+		for i, n := range sizes {
+			if p := got[fmt.Sprintf("part_%d", i)]; !slices.Equal(p, values[off:off+n]) {
+				t.Errorf("%d parts: part %d is %v, want %v", parts, i, p, values[off:off+n])
+			}
+			off += n
 		}
 	}
 }
