@@ -117,7 +117,7 @@ func Step(cfg unet.Config, batch int, opts *Options) ([]byte, error) {
 	}
 	tp := newTape(fmt.Sprintf("difflab_train_step_%s", cfg.Cond))
 	tp.channelsLast = opts != nil && opts.ChannelsLast
-	b := &stepBuilder{tp: tp, cfg: cfg, batch: batch, next: map[string]string{}}
+	b := &stepBuilder{tp: tp, cfg: cfg, batch: batch, stats: map[string]string{}, momentum: map[string]float64{}}
 	l := NewLayout(specs)
 	params := tp.input(InputParams, false, l.Params)
 	buffers := tp.input(InputBuffers, false, l.Buffers)
@@ -149,10 +149,18 @@ func Step(cfg unet.Config, batch int, opts *Options) ([]byte, error) {
 	tp.backward(loss)
 	tp.output(OutputLoss, loss)
 
-	var grads, nextBuffers []string
+	var grads, stats []string
+	var momentum []float32
 	for _, s := range specs {
 		if !s.Role.Learned() {
-			nextBuffers = append(nextBuffers, tp.flat(b.next[s.Name]))
+			st, ok := b.stats[s.Name]
+			if !ok {
+				return nil, fmt.Errorf("onnxtrain: no batch statistic updates %q", s.Name)
+			}
+			stats = append(stats, st)
+			for range count(s.Shape) {
+				momentum = append(momentum, float32(b.momentum[s.Name]))
+			}
 			continue
 		}
 		g, ok := tp.grads[s.Name]
@@ -165,7 +173,13 @@ func Step(cfg unet.Config, batch int, opts *Options) ([]byte, error) {
 			tp.output(Grad+s.Name, g)
 		}
 	}
-	tp.concatOutput(Next+InputBuffers, nextBuffers, l.Buffers)
+	// All running statistics at once: (1 - momentum) running + momentum'
+	// batch, where momentum' includes a variance's m/(m-1).
+	batchStats := tp.raw("Concat", stats, onnxexport.Int("axis", 0))
+	nextBuffers := tp.raw("Add", []string{tp.raw("Mul", []string{tp.scalar(1 - bnMomentum), buffers}),
+		tp.raw("Mul", []string{batchStats, tp.g.Const("momentum", []int{l.Buffers}, momentum)})})
+	tp.shapes[nextBuffers] = []int{l.Buffers}
+	tp.output(Next+InputBuffers, nextBuffers)
 	flatGrads := make([]string, len(grads))
 	for i, g := range grads {
 		flatGrads[i] = tp.flat(g)

@@ -102,14 +102,6 @@ func (tp *tape) flat(v string) string {
 	return tp.raw("Reshape", []string{v, tp.ints(-1)})
 }
 
-// concatOutput declares the concatenation of the flat values vs, n values
-// in all, as a graph output called name.
-func (tp *tape) concatOutput(name string, vs []string, n int) {
-	all := tp.raw("Concat", vs, onnxexport.Int("axis", 0))
-	tp.shapes[all] = []int{n}
-	tp.output(name, all)
-}
-
 // output declares value v as a graph output called name.
 func (tp *tape) output(name, v string) {
 	out := tp.g.NodeTo(name, "Identity", []string{v})
@@ -332,37 +324,68 @@ func (tp *tape) patches(v string, k, stride, pad int) (string, int) {
 }
 
 // ones returns a float32 constant of ones of the given shape.
-func (tp *tape) ones(shape ...int) string {
-	key := fmt.Sprint("ones", shape)
+func (tp *tape) ones(shape ...int) string { return tp.filled(1, shape...) }
+
+// filled returns a float32 constant of the given shape with every value v.
+func (tp *tape) filled(v float64, shape ...int) string {
+	key := fmt.Sprint("filled", float32(v), shape)
 	if n, ok := tp.consts[key]; ok {
 		return n
 	}
 	data := make([]float32, count(shape))
 	for i := range data {
-		data[i] = 1
+		data[i] = float32(v)
 	}
 	n := tp.g.Const(fmt.Sprintf("const_%d", len(tp.consts)), shape, data)
 	tp.consts[key] = n
 	return n
 }
 
-// channelSum sums v (n, c, h, w) over n, h and w into a (c) vector, as two
-// matrix products with ones: over each map (batched over n), then over the
-// batch. ReduceSum over axes 0, 2 and 3 gives the same, but the WebGPU
-// provider reduces each output in one workgroup, c of them for n*h*w terms
-// each, which leaves most of a GPU idle (the training step took a fifth
-// longer on an H100).
-func (tp *tape) channelSum(v string) string {
+// channelSum sums v (n, c, h, w) over n, h and w into a (c) vector, each
+// term times weight (1 for a sum, 1/(n h w) for a mean); see sumMaps.
+func (tp *tape) channelSum(v string, weight float64) string {
+	return tp.sumMaps(tp.toWork(v), weight)
+}
+
+// toWork returns v (n, c, h, w) in the layout the graph computes
+// per-channel arithmetic in: as it is, or with Options.ChannelsLast
+// transposed to (n, h, w, c), which cancels the WebGPU provider's
+// transpose of a channels-last convolution's output. fromWork undoes it,
+// giving shape (n, c, h, w).
+func (tp *tape) toWork(v string) string {
+	if !tp.channelsLast {
+		return v
+	}
 	s := tp.shapes[v]
-	n, c, hw := s[0], s[1], s[2]*s[3]
+	return tp.node([]int{s[0], s[2], s[3], s[1]}, "Transpose", []string{v}, toChannelsLast)
+}
+
+func (tp *tape) fromWork(v string, shape []int) string {
+	if !tp.channelsLast {
+		return v
+	}
+	return tp.node(shape, "Transpose", []string{v}, onnxexport.Ints("perm", 0, 3, 1, 2))
+}
+
+// sumMaps sums v, in the layout of toWork, over the batch and the maps
+// into a (c) vector, each term times weight, as two matrix products: with
+// ones over each map (batched over the batch), then with weights over the
+// batch. ReduceSum over those axes gives the same, but the WebGPU provider
+// reduces each output in one workgroup, c of them for n*h*w terms each,
+// which leaves most of a GPU idle (the training step took a fifth longer
+// on an H100).
+func (tp *tape) sumMaps(v string, weight float64) string {
+	s := tp.shapes[v]
+	var n, c, hw int
 	var perMap string
 	if tp.channelsLast {
-		// (1, h w) x (n, h w, c): no layout change for channels-last v.
-		perMap = tp.raw("MatMul", []string{tp.ones(1, hw), tp.raw("Reshape", []string{tp.raw("Transpose", []string{v}, toChannelsLast), tp.ints(n, hw, c)})}) // (n, 1, c)
+		n, c, hw = s[0], s[3], s[1]*s[2]
+		perMap = tp.raw("MatMul", []string{tp.ones(1, hw), tp.raw("Reshape", []string{v, tp.ints(n, hw, c)})}) // (n, 1, c)
 	} else {
+		n, c, hw = s[0], s[1], s[2]*s[3]
 		perMap = tp.raw("MatMul", []string{tp.raw("Reshape", []string{v, tp.ints(n, c, hw)}), tp.ones(hw, 1)}) // (n, c, 1)
 	}
-	total := tp.raw("MatMul", []string{tp.ones(1, n), tp.raw("Reshape", []string{perMap, tp.ints(n, c)})}) // (1, c)
+	total := tp.raw("MatMul", []string{tp.filled(weight, 1, n), tp.raw("Reshape", []string{perMap, tp.ints(n, c)})}) // (1, c)
 	return tp.raw("Reshape", []string{total, tp.ints(c)})
 }
 
@@ -403,7 +426,7 @@ func (tp *tape) conv(x, w, b string, stride, pad int) string {
 			tp.addGrad(w, tp.correlate(dy, x, k, stride, pad))
 		}
 		if tp.needs[b] {
-			tp.addGrad(b, tp.channelSum(dy))
+			tp.addGrad(b, tp.channelSum(dy, 1))
 		}
 	})
 	return y
@@ -427,7 +450,7 @@ func (tp *tape) convT(x, w, b string, stride, pad int) string {
 			tp.addGrad(w, tp.correlate(x, dy, k, stride, pad))
 		}
 		if tp.needs[b] {
-			tp.addGrad(b, tp.channelSum(dy))
+			tp.addGrad(b, tp.channelSum(dy, 1))
 		}
 	})
 	return y
@@ -456,53 +479,80 @@ const (
 	bnMomentum = 0.1
 )
 
+// batchStats are the statistics of a training-mode BatchNorm's batch, as
+// (c) vectors: the mean and the biased variance of m values per channel.
+type batchStats struct {
+	mean, variance string
+	m              int
+}
+
 // batchNormGELU is GELU(BatchNorm2d(x)) in training mode: x normalised
 // with its batch mean and biased variance per channel, scaled by gamma and
-// shifted by beta. It also returns the updated running mean and variance,
-// 0.9 running + 0.1 batch with the unbiased batch variance.
-func (tp *tape) batchNormGELU(x, gamma, beta, runMean, runVar string) (y, newMean, newVar string) {
+// shifted by beta. It also returns the batch's statistics, from which the
+// caller updates the running ones.
+//
+// The normalised x never appears: with xc = x - mean, r = 1/(variance +
+// eps) and the per-channel scale a = gamma sqrt(r), the forward pass is
+// z = a xc + beta, and the backward pass needs two sums over the batch and
+// the maps, s1 = sum(dz) and s2 = sum(dz xc):
+//
+//	dgamma = sqrt(r) s2;  dbeta = s1
+//	dx = a dz - a s1/m - xc a r s2/m
+//
+// (the textbook rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)) with
+// rstd = sqrt(r), dxhat = gamma dz and xhat = rstd xc). Every operator is
+// a GPU kernel, those over small vectors too; this form needs two sums
+// instead of four, and fewer products.
+func (tp *tape) batchNormGELU(x, gamma, beta string) (y string, stats batchStats) {
 	s := tp.shapes[x]
 	c, m := s[1], s[0]*s[2]*s[3]
+	// The arithmetic runs in toWork's layout, with per-channel values
+	// shaped to broadcast over it: (1, c, 1, 1), or (c) channels-last.
+	xw := tp.toWork(x)
+	ws := tp.shapes[xw]
 	stat := []int{1, c, 1, 1}
-	// sum and avg reduce a value shaped like x over the batch and the
-	// maps, to (c) and to stat.
+	if tp.channelsLast {
+		stat = []int{c}
+	}
+	vec := tp.ints(c)
+	// sum and avg reduce a value shaped like xw over the batch and the
+	// maps, to (c) and to stat (the mean).
 	sum := func(v string) string {
-		tp.shapes[v] = s
-		return tp.channelSum(v)
+		tp.shapes[v] = ws
+		return tp.sumMaps(v, 1)
 	}
 	avg := func(v string) string {
-		return tp.raw("Reshape", []string{tp.raw("Mul", []string{sum(v), tp.scalar(1 / float64(m))}), tp.ints(stat...)})
+		tp.shapes[v] = ws
+		return tp.raw("Reshape", []string{tp.sumMaps(v, 1/float64(m)), tp.ints(stat...)})
 	}
-	mean := avg(x)
-	xc := tp.node(s, "Sub", []string{x, mean})
+	mean := avg(xw)
+	xc := tp.node(ws, "Sub", []string{xw, mean})
 	variance := avg(tp.raw("Mul", []string{xc, xc}))
-	rstd := tp.node(stat, "Reciprocal", []string{tp.raw("Sqrt", []string{tp.raw("Add", []string{variance, tp.scalar(bnEpsilon)})})})
-	xhat := tp.node(s, "Mul", []string{xc, rstd})
+	r := tp.raw("Reciprocal", []string{tp.raw("Add", []string{variance, tp.scalar(bnEpsilon)})})
+	rstd := tp.node(stat, "Sqrt", []string{r})
 	g4 := tp.node(stat, "Reshape", []string{gamma, tp.ints(stat...)})
 	b4 := tp.node(stat, "Reshape", []string{beta, tp.ints(stat...)})
-	z := tp.node(s, "Add", []string{tp.node(s, "Mul", []string{xhat, g4}), b4})
-	y = tp.node(s, "Gelu", []string{z})
-
-	vec := tp.ints(c)
-	newMean = tp.raw("Add", []string{tp.raw("Mul", []string{tp.scalar(1 - bnMomentum), runMean}),
-		tp.raw("Mul", []string{tp.scalar(bnMomentum), tp.raw("Reshape", []string{mean, vec})})})
-	newVar = tp.raw("Add", []string{tp.raw("Mul", []string{tp.scalar(1 - bnMomentum), runVar}),
-		tp.raw("Mul", []string{tp.scalar(bnMomentum * float64(m) / float64(m-1)), tp.raw("Reshape", []string{variance, vec})})})
-	tp.shapes[newMean], tp.shapes[newVar] = []int{c}, []int{c}
+	a := tp.node(stat, "Mul", []string{g4, rstd})
+	z := tp.node(ws, "Add", []string{tp.node(ws, "Mul", []string{xc, a}), b4})
+	y = tp.fromWork(tp.node(ws, "Gelu", []string{z}), s)
+	stats = batchStats{mean: tp.raw("Reshape", []string{mean, vec}), variance: tp.raw("Reshape", []string{variance, vec}), m: m}
+	tp.shapes[stats.mean], tp.shapes[stats.variance] = []int{c}, []int{c}
 
 	tp.onBack(y, func(dy string) {
-		dz := tp.geluGrad(z, dy)
-		tp.addGrad(gamma, sum(tp.raw("Mul", []string{dz, xhat})))
-		tp.addGrad(beta, sum(dz))
+		dz := tp.geluGrad(z, tp.toWork(dy))
+		s1, s2 := sum(dz), sum(tp.raw("Mul", []string{dz, xc}))
+		tp.addGrad(gamma, tp.raw("Mul", []string{s2, tp.raw("Reshape", []string{rstd, vec})}))
+		tp.addGrad(beta, s1)
 		if tp.needs[x] {
-			// dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)).
-			dxhat := tp.raw("Mul", []string{dz, g4})
-			inner := tp.raw("Sub", []string{tp.raw("Sub", []string{dxhat, avg(dxhat)}),
-				tp.raw("Mul", []string{xhat, avg(tp.raw("Mul", []string{dxhat, xhat}))})})
-			tp.addGrad(x, tp.raw("Mul", []string{rstd, inner}))
+			am := tp.raw("Mul", []string{a, tp.scalar(1 / float64(m))})
+			k1 := tp.raw("Mul", []string{tp.raw("Mul", []string{am, r}), tp.raw("Reshape", []string{s2, tp.ints(stat...)})}) // (stat)
+			k2 := tp.raw("Mul", []string{am, tp.raw("Reshape", []string{s1, tp.ints(stat...)})})                             // (stat)
+			dx := tp.raw("Sub", []string{tp.raw("Mul", []string{dz, a}), tp.raw("Add", []string{tp.raw("Mul", []string{xc, k1}), k2})})
+			tp.shapes[dx] = ws
+			tp.addGrad(x, tp.fromWork(dx, s))
 		}
 	})
-	return y, newMean, newVar
+	return y, stats
 }
 
 // globalAvgPool averages each channel map to (n, c, 1, 1); its gradient

@@ -17,8 +17,6 @@ import (
 type operand struct {
 	name  string
 	shape []int
-	// fixed inputs get no gradient (BatchNorm's running statistics).
-	fixed bool
 }
 
 // piece is one operation of the tape: its operands and how to add it.
@@ -44,14 +42,11 @@ func newPieceGraph(t *testing.T, p piece, rng *rand.Rand) *pieceGraph {
 	tp.channelsLast = p.channelsLast
 	pg := &pieceGraph{values: map[string][]float32{}, shapes: map[string][]int{}}
 	for _, o := range p.operands {
-		tp.input(o.name, !o.fixed, o.shape...)
+		tp.input(o.name, true, o.shape...)
 		pg.shapes[o.name] = o.shape
 		v := make([]float32, count(o.shape))
 		for i := range v {
 			v[i] = float32(rng.NormFloat64())
-			if o.fixed {
-				v[i] = float32(0.5 + rng.Float64())
-			}
 		}
 		pg.values[o.name] = v
 	}
@@ -67,9 +62,6 @@ func newPieceGraph(t *testing.T, p piece, rng *rand.Rand) *pieceGraph {
 	tp.output("loss", loss)
 	tp.output("y", y)
 	for _, o := range p.operands {
-		if o.fixed {
-			continue
-		}
 		g, ok := tp.grads[o.name]
 		if !ok {
 			t.Fatalf("%s: no gradient reaches %s", p.name, o.name)
@@ -126,9 +118,6 @@ func checkPiece(t *testing.T, p piece) (values, outputs map[string][]float32) {
 	base := pg.run(t)
 	const h = 1e-2
 	for _, o := range p.operands {
-		if o.fixed {
-			continue
-		}
 		v, g := pg.values[o.name], base["grad/"+o.name]
 		idx := rng.Perm(len(v))
 		if len(idx) > 24 {
@@ -191,7 +180,7 @@ func TestConvTransposeGradients(t *testing.T) {
 }
 
 // TestBatchNormGELU checks the gradients of training-mode BatchNorm with
-// GELU against central differences, and its output and running statistics
+// GELU against central differences, and its output and batch statistics
 // against their closed form.
 func TestBatchNormGELU(t *testing.T) {
 	orttest.Require(t)
@@ -203,12 +192,14 @@ func TestBatchNormGELU(t *testing.T) {
 func checkBatchNormGELU(t *testing.T, channelsLast bool) {
 	const n, c, plane = 3, 2, 4
 	in, out := checkPiece(t, piece{name: "bn_gelu", channelsLast: channelsLast,
-		operands: []operand{{name: "x", shape: []int{n, c, 2, 2}}, {name: "gamma", shape: []int{c}}, {name: "beta", shape: []int{c}},
-			{name: "rm", shape: []int{c}, fixed: true}, {name: "rv", shape: []int{c}, fixed: true}},
+		operands: []operand{{name: "x", shape: []int{n, c, 2, 2}}, {name: "gamma", shape: []int{c}}, {name: "beta", shape: []int{c}}},
 		build: func(tp *tape) string {
-			y, m, v := tp.batchNormGELU("x", "gamma", "beta", "rm", "rv")
-			tp.output("new_rm", m)
-			tp.output("new_rv", v)
+			y, stats := tp.batchNormGELU("x", "gamma", "beta")
+			if stats.m != n*plane {
+				t.Errorf("statistics over %d values, want %d", stats.m, n*plane)
+			}
+			tp.output("mean", stats.mean)
+			tp.output("var", stats.variance)
 			return y
 		}})
 	x := in["x"]
@@ -226,11 +217,9 @@ func checkBatchNormGELU(t *testing.T, channelsLast bool) {
 		for _, v := range vals {
 			ss += (v - mean) * (v - mean)
 		}
-		biased, unbiased := ss/float64(len(vals)), ss/float64(len(vals)-1)
-		wantRM := 0.9*float64(in["rm"][ci]) + 0.1*mean
-		wantRV := 0.9*float64(in["rv"][ci]) + 0.1*unbiased
-		if math.Abs(float64(out["new_rm"][ci])-wantRM) > 1e-6 || math.Abs(float64(out["new_rv"][ci])-wantRV) > 1e-6 {
-			t.Errorf("channel %d: running mean %v, variance %v; want %v, %v", ci, out["new_rm"][ci], out["new_rv"][ci], wantRM, wantRV)
+		biased := ss / float64(len(vals))
+		if math.Abs(float64(out["mean"][ci])-mean) > 1e-6 || math.Abs(float64(out["var"][ci])-biased) > 1e-6 {
+			t.Errorf("channel %d: batch mean %v, variance %v; want %v, %v", ci, out["mean"][ci], out["var"][ci], mean, biased)
 		}
 		for i := 0; i < n; i++ {
 			for j := 0; j < plane; j++ {

@@ -8,14 +8,18 @@ type stepBuilder struct {
 	tp    *tape
 	cfg   unet.Config
 	batch int
-	// next holds the updated running statistics by tensor name.
-	next map[string]string
+	// stats holds each BatchNorm's batch statistics by the name of the
+	// running statistic they update, momentum the factor of the update's
+	// new term (the unbiased variance's m/(m-1) included).
+	stats    map[string]string
+	momentum map[string]float64
 }
 
 // bnGELU adds BatchNorm prefix followed by GELU.
 func (b *stepBuilder) bnGELU(prefix, x string) string {
-	y, mean, variance := b.tp.batchNormGELU(x, prefix+".weight", prefix+".bias", prefix+".running_mean", prefix+".running_var")
-	b.next[prefix+".running_mean"], b.next[prefix+".running_var"] = mean, variance
+	y, s := b.tp.batchNormGELU(x, prefix+".weight", prefix+".bias")
+	b.stats[prefix+".running_mean"], b.momentum[prefix+".running_mean"] = s.mean, bnMomentum
+	b.stats[prefix+".running_var"], b.momentum[prefix+".running_var"] = s.variance, bnMomentum*float64(s.m)/float64(s.m-1)
 	return y
 }
 
