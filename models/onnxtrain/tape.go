@@ -26,11 +26,13 @@ type tape struct {
 	// channelsLast writes sums over maps and weight gradients in the form
 	// that suits a runtime keeping activations channels-last (Options).
 	channelsLast bool
+	// maxPatchBytes bounds the patches correlatePatches gathers at once.
+	maxPatchBytes int
 }
 
 func newTape(name string) *tape {
 	return &tape{g: onnxexport.NewGraph(name), shapes: map[string][]int{}, needs: map[string]bool{},
-		grads: map[string]string{}, consts: map[string]string{}}
+		grads: map[string]string{}, consts: map[string]string{}, maxPatchBytes: defaultMaxPatchBytes}
 }
 
 // input declares a float32 graph input; param marks a trained parameter,
@@ -277,35 +279,67 @@ func (tp *tape) correlateWindows(small, big string, k, stride, pad int) string {
 // batch, already in the kernel's layout. With the windows sliced one by
 // one, the WebGPU provider moved each (or the whole map) out of its
 // channels-last layout first: a third of its kernels per training step
-// were such transposes and slices.
+// were such transposes and slices. The patches hold q times as many
+// values as big (1.2 GB for the widest map at batch 256, D = 64), so
+// larger batches take them in runs of images of at most maxPatchBytes.
 func (tp *tape) correlatePatches(small, big string, k, stride, pad int) string {
-	ss, b := tp.shapes[small], tp.shapes[big][1]
-	n, a, hw := ss[0], ss[1], ss[2]*ss[3]
-	win, q := tp.patches(big, k, stride, pad)
-	win = tp.raw("Transpose", []string{win}, toChannelsLast)
-	lhs := tp.raw("Reshape", []string{small, tp.ints(n, a, hw)})
-	prod := tp.raw("MatMul", []string{lhs, tp.raw("Reshape", []string{win, tp.ints(n, hw, b*q)})}) // (n, A, B q)
-	sum := tp.raw("MatMul", []string{tp.ones(1, n), tp.raw("Reshape", []string{prod, tp.ints(n, a*b*q)})})
+	ss, bs := tp.shapes[small], tp.shapes[big]
+	n, a, hw, b := ss[0], ss[1], ss[2]*ss[3], bs[1]
+	q := patchChannels(k)
+	perImage := 4 * b * q * hw
+	runs := (n*perImage + tp.maxPatchBytes - 1) / tp.maxPatchBytes
+	size := (n + runs - 1) / runs
+	var total string
+	for i := 0; i < n; i += size {
+		j := min(i+size, n)
+		sm, bg := small, big
+		if j-i < n {
+			sm, bg = tp.batchSlice(small, i, j), tp.batchSlice(big, i, j)
+		}
+		win := tp.raw("Transpose", []string{tp.patches(bg, k, stride, pad)}, toChannelsLast)
+		lhs := tp.raw("Reshape", []string{sm, tp.ints(j-i, a, hw)})
+		prod := tp.raw("MatMul", []string{lhs, tp.raw("Reshape", []string{win, tp.ints(j-i, hw, b*q)})}) // (images, A, B q)
+		sum := tp.raw("MatMul", []string{tp.ones(1, j-i), tp.raw("Reshape", []string{prod, tp.ints(j-i, a*b*q)})})
+		if total == "" {
+			total = sum
+		} else {
+			total = tp.raw("Add", []string{total, sum})
+		}
+	}
 	// Drop the q - k k channels of zeros (see patches).
-	kernel := tp.raw("Slice", []string{tp.raw("Reshape", []string{sum, tp.ints(a, b, q)}), tp.ints(0), tp.ints(k * k), tp.ints(2)})
+	kernel := tp.raw("Slice", []string{tp.raw("Reshape", []string{total, tp.ints(a, b, q)}), tp.ints(0), tp.ints(k * k), tp.ints(2)})
 	return tp.raw("Reshape", []string{kernel, tp.ints(a, b, k, k)})
 }
+
+// batchSlice returns images i to j-1 of v.
+func (tp *tape) batchSlice(v string, i, j int) string {
+	part := tp.raw("Slice", []string{v, tp.ints(i), tp.ints(j), tp.ints(0)})
+	tp.shapes[part] = append([]int{j - i}, tp.shapes[v][1:]...)
+	return part
+}
+
+// defaultMaxPatchBytes bounds the patches of one run of images: WebGPU
+// adapters cap the size of a buffer (lavapipe at 2 GiB).
+const defaultMaxPatchBytes = 1 << 30
+
+// patchChannels is patches' q for a k x k kernel: k k rounded up to a
+// multiple of 4.
+func patchChannels(k int) int { return (k*k + 3) / 4 * 4 }
 
 // toChannelsLast permutes (n, c, h, w) to (n, h, w, c).
 var toChannelsLast = onnxexport.Ints("perm", 0, 2, 3, 1)
 
 // patches returns the windows of v (n, B, H, W) that a k x k kernel with
-// the given stride and padding sees, as (n, B q, h, w) with q channels per
-// channel of v: channel b q + kh k + kw holds the window at kernel offset
-// (kh, kw) of channel b, and the channels from b q + k k to b q + q - 1
-// are zero. q is k k rounded up to a multiple of 4: the WebGPU provider's
-// grouped convolution (ONNX Runtime 1.30) gives wrong values when the
-// output channels of a group are not a multiple of 4 but their total is.
-// It is one grouped convolution with one-hot kernels, which copies each
-// value exactly (products with 1 and 0).
-func (tp *tape) patches(v string, k, stride, pad int) (string, int) {
-	b, kk := tp.shapes[v][1], k*k
-	q := (kk + 3) / 4 * 4
+// the given stride and padding sees, as (n, B q, h, w) with q =
+// patchChannels(k) channels per channel of v: channel b q + kh k + kw
+// holds the window at kernel offset (kh, kw) of channel b, and the
+// channels from b q + k k to b q + q - 1 are zero. q is a multiple of 4
+// because the WebGPU provider's grouped convolution (ONNX Runtime 1.30)
+// gives wrong values when the output channels of a group are not a
+// multiple of 4 but their total is. It is one grouped convolution with
+// one-hot kernels, which copies each value exactly (products with 1 and 0).
+func (tp *tape) patches(v string, k, stride, pad int) string {
+	b, kk, q := tp.shapes[v][1], k*k, patchChannels(k)
 	key := fmt.Sprint("onehot", b, k)
 	kernel, ok := tp.consts[key]
 	if !ok {
@@ -320,7 +354,7 @@ func (tp *tape) patches(v string, k, stride, pad int) (string, int) {
 	}
 	return tp.raw("Conv", []string{v, kernel}, onnxexport.Int("group", int64(b)),
 		onnxexport.Ints("kernel_shape", int64(k), int64(k)), onnxexport.Ints("strides", int64(stride), int64(stride)),
-		onnxexport.Ints("pads", int64(pad), int64(pad), int64(pad), int64(pad))), q
+		onnxexport.Ints("pads", int64(pad), int64(pad), int64(pad), int64(pad)))
 }
 
 // ones returns a float32 constant of ones of the given shape.

@@ -179,6 +179,29 @@ func TestConvTransposeGradients(t *testing.T) {
 	}
 }
 
+// TestWeightGradientsInRuns checks the channels-last weight gradients
+// when the patches are gathered in runs of images (3 images in runs of 2
+// and 1, and runs of one image each).
+func TestWeightGradientsInRuns(t *testing.T) {
+	orttest.Require(t)
+	x := operand{name: "x", shape: []int{3, 3, 6, 6}}
+	conv := func(tp *tape) string {
+		tp.maxPatchBytes = 2 * 4 * 3 * patchChannels(3) * 3 * 3 // two images of 3x3 outputs
+		return tp.conv("x", "w", "b", 2, 1)
+	}
+	convT := func(tp *tape) string {
+		tp.maxPatchBytes = 1
+		return tp.convT("x", "w", "b", 2, 1)
+	}
+	for _, p := range []piece{
+		{name: "conv3_s2", operands: []operand{x, {name: "w", shape: []int{4, 3, 3, 3}}, {name: "b", shape: []int{4}}}, build: conv},
+		{name: "upconv4_s2", operands: []operand{x, {name: "w", shape: []int{3, 4, 4, 4}}, {name: "b", shape: []int{4}}}, build: convT},
+	} {
+		p.channelsLast = true
+		t.Run(p.name, func(t *testing.T) { checkPiece(t, p) })
+	}
+}
+
 // TestBatchNormGELU checks the gradients of training-mode BatchNorm with
 // GELU against central differences, and its output and batch statistics
 // against their closed form.
@@ -264,7 +287,7 @@ func TestPatches(t *testing.T) {
 		const n = 2
 		tp := newTape("patches")
 		x := tp.input("x", false, n, c.b, c.h, c.h)
-		y, q := tp.patches(x, c.k, c.stride, c.pad)
+		y, q := tp.patches(x, c.k, c.stride, c.pad), patchChannels(c.k)
 		ho := (c.h+2*c.pad-c.k)/c.stride + 1
 		tp.shapes[y] = []int{n, c.b * q, ho, ho}
 		tp.output("y", y)

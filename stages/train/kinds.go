@@ -44,8 +44,8 @@ import (
 const Version = 2
 
 // engineVersions versions what only the ONNX Runtime engine runs: the step
-// graph of models/onnxtrain (1: its channels-last form on the GPU, weight
-// gradients from gathered windows).
+// graph of models/onnxtrain (1: its channels-last form on the GPU,
+// BatchNorm's backward pass from two sums, the clipping norm in one sum).
 var engineVersions = map[string]int{string(train.ONNXRuntime): 1}
 
 func init() {
