@@ -111,16 +111,7 @@ func TestDiffKeyLinesNamesTheEngineFacet(t *testing.T) {
 // engine and the device.
 func TestEngineParamPicksTheKeyedEngine(t *testing.T) {
 	gpu := map[string]string{"onnxruntime": "webgpu"}
-	key := func(engine string, devices map[string]string) NodeKey {
-		t.Helper()
-		b := newGraph("p.yaml")
-		b.add("x", "test.engines", stages.Params{"value": 1.0, "engine": engine})
-		keys, err := Keys(b.g, cache.NewDigester(""), devices)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return keys[b.g.Nodes[0]]
-	}
+	key := func(engine string, devices map[string]string) NodeKey { return enginesStageKey(t, engine, devices) }
 	engines := func(k NodeKey) string {
 		seen := map[string]bool{}
 		var names []string
@@ -167,16 +158,7 @@ func TestEngineVersionKeysOnlyItsEngine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := func(engine string) NodeKey {
-		t.Helper()
-		b := newGraph("p.yaml")
-		b.add("x", "test.engines", stages.Params{"value": 1.0, "engine": engine})
-		keys, err := Keys(b.g, cache.NewDigester(""), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return keys[b.g.Nodes[0]]
-	}
+	key := func(engine string) NodeKey { return enginesStageKey(t, engine, nil) }
 	before := map[string]NodeKey{"gorgonia": key("gorgonia"), "onnxruntime": key("onnxruntime")}
 	kind.EngineVersions = map[string]int{"onnxruntime": 3}
 	t.Cleanup(func() { kind.EngineVersions = nil })
@@ -190,4 +172,17 @@ func TestEngineVersionKeysOnlyItsEngine(t *testing.T) {
 	if !slices.Contains(got.Lines, "engine onnxruntime code 3") {
 		t.Errorf("no line names the code version:\n%s", strings.Join(got.Lines, "\n"))
 	}
+}
+
+// enginesStageKey returns the key of a test.engines stage whose parameter
+// picks engine, on the given devices.
+func enginesStageKey(t *testing.T, engine string, devices map[string]string) NodeKey {
+	t.Helper()
+	b := newGraph("p.yaml")
+	b.add("x", "test.engines", stages.Params{"value": 1.0, "engine": engine})
+	keys, err := Keys(b.g, cache.NewDigester(""), devices)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys[b.g.Nodes[0]]
 }

@@ -69,19 +69,28 @@ func newPieceGraph(t *testing.T, p piece, rng *rand.Rand) *pieceGraph {
 		tp.shapes[g] = o.shape
 		tp.output("grad/"+o.name, g)
 	}
-	model, err := tp.g.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "piece.onnx")
-	if err := os.WriteFile(path, model, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := writeGraph(t, tp)
+	var err error
 	if pg.sess, err = ort.Load(path, &ort.Options{Device: ort.CPU}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(pg.sess.Release)
 	return pg
+}
+
+// writeGraph writes the tape's graph to a file of the test and returns
+// its path.
+func writeGraph(t *testing.T, tp *tape) string {
+	t.Helper()
+	model, err := tp.g.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "graph.onnx")
+	if err := os.WriteFile(path, model, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // run evaluates the graph and returns its outputs by name.
@@ -145,35 +154,27 @@ var layouts = []struct {
 	channelsLast bool
 }{{"channels_first", false}, {"channels_last", true}}
 
+// TestConvGradients checks convolutions and transposed convolutions
+// (their input, weight and bias gradients) in both forms.
 func TestConvGradients(t *testing.T) {
 	orttest.Require(t)
 	for _, c := range []struct {
 		name        string
 		h, k        int
 		stride, pad int
-	}{{"conv3_s1", 6, 3, 1, 1}, {"conv3_s2", 6, 3, 2, 1}, {"conv3_s2_odd", 7, 3, 2, 1}} {
-		for _, l := range layouts {
-			t.Run(c.name+"/"+l.name, func(t *testing.T) {
-				checkPiece(t, piece{name: c.name, channelsLast: l.channelsLast,
-					operands: []operand{{name: "x", shape: []int{2, 3, c.h, c.h}}, {name: "w", shape: []int{4, 3, c.k, c.k}}, {name: "b", shape: []int{4}}},
-					build:    func(tp *tape) string { return tp.conv("x", "w", "b", c.stride, c.pad) }})
-			})
+		transposed  bool
+	}{{"conv3_s1", 6, 3, 1, 1, false}, {"conv3_s2", 6, 3, 2, 1, false}, {"conv3_s2_odd", 7, 3, 2, 1, false},
+		{"upconv4_s2", 3, 4, 2, 1, true}, {"unflatten", 1, 3, 3, 0, true}} {
+		w := []int{4, 3, c.k, c.k}
+		build := func(tp *tape) string { return tp.conv("x", "w", "b", c.stride, c.pad) }
+		if c.transposed {
+			w = []int{3, 4, c.k, c.k}
+			build = func(tp *tape) string { return tp.convT("x", "w", "b", c.stride, c.pad) }
 		}
-	}
-}
-
-func TestConvTransposeGradients(t *testing.T) {
-	orttest.Require(t)
-	for _, c := range []struct {
-		name        string
-		h, k        int
-		stride, pad int
-	}{{"upconv4_s2", 3, 4, 2, 1}, {"unflatten", 1, 3, 3, 0}} {
 		for _, l := range layouts {
 			t.Run(c.name+"/"+l.name, func(t *testing.T) {
-				checkPiece(t, piece{name: c.name, channelsLast: l.channelsLast,
-					operands: []operand{{name: "x", shape: []int{2, 3, c.h, c.h}}, {name: "w", shape: []int{3, 4, c.k, c.k}}, {name: "b", shape: []int{4}}},
-					build:    func(tp *tape) string { return tp.convT("x", "w", "b", c.stride, c.pad) }})
+				checkPiece(t, piece{name: c.name, channelsLast: l.channelsLast, build: build,
+					operands: []operand{{name: "x", shape: []int{2, 3, c.h, c.h}}, {name: "w", shape: w}, {name: "b", shape: []int{4}}}})
 			})
 		}
 	}
@@ -291,14 +292,7 @@ func TestPatches(t *testing.T) {
 		ho := (c.h+2*c.pad-c.k)/c.stride + 1
 		tp.shapes[y] = []int{n, c.b * q, ho, ho}
 		tp.output("y", y)
-		model, err := tp.g.Marshal()
-		if err != nil {
-			t.Fatal(err)
-		}
-		path := filepath.Join(t.TempDir(), "patches.onnx")
-		if err := os.WriteFile(path, model, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		path := writeGraph(t, tp)
 		rng := rand.New(rand.NewPCG(1, uint64(c.b)))
 		xv := make([]float32, n*c.b*c.h*c.h)
 		for i := range xv {
@@ -359,14 +353,7 @@ func TestSplit(t *testing.T) {
 			tp.shapes[p] = []int{sizes[i]}
 			tp.output(fmt.Sprintf("part_%d", i), p)
 		}
-		model, err := tp.g.Marshal()
-		if err != nil {
-			t.Fatal(err)
-		}
-		path := filepath.Join(t.TempDir(), "split.onnx")
-		if err := os.WriteFile(path, model, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		path := writeGraph(t, tp)
 		sess, err := ort.Load(path, &ort.Options{Device: ort.CPU})
 		if err != nil {
 			t.Fatal(err)

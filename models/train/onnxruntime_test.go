@@ -104,17 +104,24 @@ func TestStepGradientsMatchGorgonia(t *testing.T) {
 	for _, cond := range []unet.Conditioning{unet.Unconditional, unet.Time, unet.TimeClass} {
 		for _, channelsLast := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/channels_last=%v", cond, channelsLast), func(t *testing.T) {
-				opt := tinyOptions(cond)
-				w, _ := unet.Init(opt.Net, 4)
-				g := newGradStep(t, opt, w, ort.CPU, channelsLast)
-				rng := rand.New(rand.NewPCG(4, 4))
-				g.tr.fill(rng, blobs(16), Flow{Classes: opt.Net.Classes, PUncond: 0.25}, rng.Perm(16))
-				loss, grads := g.run(t, w)
-				want, wantGrads := gorgoniaGrads(t, g.tr)
-				compareGrads(t, loss, want, grads, wantGrads)
+				stepGradientsMatchGorgonia(t, cond, ort.CPU, channelsLast)
 			})
 		}
 	}
+}
+
+// stepGradientsMatchGorgonia compares the loss and gradients of the step
+// graph of a tiny UNet, in the given form and on dev, with Gorgonia's on
+// the same batch.
+func stepGradientsMatchGorgonia(t *testing.T, cond unet.Conditioning, dev ort.Device, channelsLast bool) {
+	opt := tinyOptions(cond)
+	w, _ := unet.Init(opt.Net, 4)
+	g := newGradStep(t, opt, w, dev, channelsLast)
+	rng := rand.New(rand.NewPCG(4, 4))
+	g.tr.fill(rng, blobs(16), Flow{Classes: opt.Net.Classes, PUncond: 0.25}, rng.Perm(16))
+	loss, grads := g.run(t, w)
+	want, wantGrads := gorgoniaGrads(t, g.tr)
+	compareGrads(t, loss, want, grads, wantGrads)
 }
 
 // compareGrads checks a loss within 1e-5 relative and every gradient
@@ -360,14 +367,7 @@ func TestResumeAcrossEngines(t *testing.T) {
 func TestStepGradientsOnGPUMatchGorgonia(t *testing.T) {
 	where := orttest.RequireGPU(t)
 	t.Logf("GPU device: %s", where)
-	opt := tinyOptions(unet.TimeClass)
-	w, _ := unet.Init(opt.Net, 4)
-	g := newGradStep(t, opt, w, ort.GPU, true)
-	rng := rand.New(rand.NewPCG(4, 4))
-	g.tr.fill(rng, blobs(16), Flow{Classes: opt.Net.Classes, PUncond: 0.25}, rng.Perm(16))
-	loss, grads := g.run(t, w)
-	want, wantGrads := gorgoniaGrads(t, g.tr)
-	compareGrads(t, loss, want, grads, wantGrads)
+	stepGradientsMatchGorgonia(t, unet.TimeClass, ort.GPU, true)
 }
 
 // TestONNXRuntimeReproduces trains twice with the ONNX Runtime engine, with
