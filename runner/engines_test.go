@@ -186,3 +186,16 @@ func enginesStageKey(t *testing.T, engine string, devices map[string]string) Nod
 	}
 	return keys[b.g.Nodes[0]]
 }
+
+// A kind that versions an engine it does not list is a programming
+// mistake that Register refuses: its version would never enter a key.
+func TestRegisterRefusesVersionOfUnlistedEngine(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("Register accepted a version of an engine the kind does not list")
+		}
+	}()
+	stages.Register(&stages.Kind{Name: "test.unlisted_version", Doc: "versions gorgonia, runs onnxruntime", Version: 1,
+		Engine: []string{"onnxruntime"}, EngineVersions: map[string]int{"gorgonia": 1},
+		Run: func(*stages.Context) error { return nil }})
+}

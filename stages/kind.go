@@ -30,6 +30,7 @@ package stages
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -205,7 +206,8 @@ var (
 
 // Register makes a stage kind available by name. It panics if the kind is
 // nil, unnamed, has no Run, declares Metrics without a "metrics" output of
-// type metrics, or its name is already registered: these are programming
+// type metrics, versions an engine (EngineVersions) it does not list in
+// Engine, or its name is already registered: these are programming
 // mistakes.
 func Register(k *Kind) {
 	if k == nil || k.Name == "" || k.Run == nil {
@@ -213,6 +215,11 @@ func Register(k *Kind) {
 	}
 	if o := k.Output("metrics"); len(k.Metrics) > 0 && (o == nil || o.Type != artifact.TypeMetrics) {
 		panic("stages: kind " + k.Name + " declares Metrics but no output \"metrics\" of type metrics")
+	}
+	for e := range k.EngineVersions {
+		if !slices.Contains(k.Engine, e) {
+			panic("stages: kind " + k.Name + " versions engine " + e + ", which its Engine does not list")
+		}
 	}
 	registryMu.Lock()
 	defer registryMu.Unlock()

@@ -26,7 +26,8 @@ type tape struct {
 	// channelsLast writes sums over maps and weight gradients in the form
 	// that suits a runtime keeping activations channels-last (Options).
 	channelsLast bool
-	// maxPatchBytes bounds the patches correlatePatches gathers at once.
+	// maxPatchBytes bounds the buffers of one run of images in
+	// correlatePatches.
 	maxPatchBytes int
 }
 
@@ -280,15 +281,16 @@ func (tp *tape) correlateWindows(small, big string, k, stride, pad int) string {
 // one, the WebGPU provider moved each (or the whole map) out of its
 // channels-last layout first: a third of its kernels per training step
 // were such transposes and slices. The patches hold q times as many
-// values as big (1.2 GB for the widest map at batch 256, D = 64), so
-// larger batches take them in runs of images of at most maxPatchBytes.
+// values as big (1.2 GB for the widest map at batch 256, D = 64), and the
+// products A/h w times as many again on the smallest maps, so both are
+// formed in runs of as many images as keep each within maxPatchBytes.
 func (tp *tape) correlatePatches(small, big string, k, stride, pad int) string {
 	ss, bs := tp.shapes[small], tp.shapes[big]
 	n, a, hw, b := ss[0], ss[1], ss[2]*ss[3], bs[1]
 	q := patchChannels(k)
-	perImage := 4 * b * q * hw
-	runs := (n*perImage + tp.maxPatchBytes - 1) / tp.maxPatchBytes
-	size := (n + runs - 1) / runs
+	// The patches (B q x h w values per image) and the products (A x B q)
+	// are the largest buffers.
+	size := max(1, tp.maxPatchBytes/(4*b*q*max(hw, a)))
 	var total string
 	for i := 0; i < n; i += size {
 		j := min(i+size, n)
@@ -318,8 +320,9 @@ func (tp *tape) batchSlice(v string, i, j int) string {
 	return part
 }
 
-// defaultMaxPatchBytes bounds the patches of one run of images: WebGPU
-// adapters cap the size of a buffer (lavapipe at 2 GiB).
+// defaultMaxPatchBytes bounds the patches and products of one run of
+// images: WebGPU adapters cap the size of one buffer (maxBufferSize; 2 GiB
+// on lavapipe).
 const defaultMaxPatchBytes = 1 << 30
 
 // patchChannels is patches' q for a k x k kernel: k k rounded up to a
@@ -375,10 +378,10 @@ func (tp *tape) filled(v float64, shape ...int) string {
 	return n
 }
 
-// channelSum sums v (n, c, h, w) over n, h and w into a (c) vector, each
-// term times weight (1 for a sum, 1/(n h w) for a mean); see sumMaps.
-func (tp *tape) channelSum(v string, weight float64) string {
-	return tp.sumMaps(tp.toWork(v), weight)
+// channelSum sums v (n, c, h, w) over n, h and w into a (c) vector; see
+// sumMaps.
+func (tp *tape) channelSum(v string) string {
+	return tp.sumMaps(tp.toWork(v), 1)
 }
 
 // toWork returns v (n, c, h, w) in the layout the graph computes
@@ -460,7 +463,7 @@ func (tp *tape) conv(x, w, b string, stride, pad int) string {
 			tp.addGrad(w, tp.correlate(dy, x, k, stride, pad))
 		}
 		if tp.needs[b] {
-			tp.addGrad(b, tp.channelSum(dy, 1))
+			tp.addGrad(b, tp.channelSum(dy))
 		}
 	})
 	return y
@@ -484,7 +487,7 @@ func (tp *tape) convT(x, w, b string, stride, pad int) string {
 			tp.addGrad(w, tp.correlate(x, dy, k, stride, pad))
 		}
 		if tp.needs[b] {
-			tp.addGrad(b, tp.channelSum(dy, 1))
+			tp.addGrad(b, tp.channelSum(dy))
 		}
 	})
 	return y

@@ -9,6 +9,9 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/advancedclimatesystems/gonnx/onnx"
+	"google.golang.org/protobuf/proto"
+
 	"difflab/models/ort"
 	"difflab/models/ort/orttest"
 )
@@ -31,6 +34,7 @@ type piece struct {
 // pieceGraph is a piece's graph, loss = mean((y - target)^2), with the
 // loss, y and the gradient of every operand as outputs.
 type pieceGraph struct {
+	tp     *tape
 	sess   *ort.Session
 	values map[string][]float32
 	shapes map[string][]int
@@ -40,7 +44,7 @@ func newPieceGraph(t *testing.T, p piece, rng *rand.Rand) *pieceGraph {
 	t.Helper()
 	tp := newTape(p.name)
 	tp.channelsLast = p.channelsLast
-	pg := &pieceGraph{values: map[string][]float32{}, shapes: map[string][]int{}}
+	pg := &pieceGraph{tp: tp, values: map[string][]float32{}, shapes: map[string][]int{}}
 	for _, o := range p.operands {
 		tp.input(o.name, true, o.shape...)
 		pg.shapes[o.name] = o.shape
@@ -119,11 +123,11 @@ func (pg *pieceGraph) run(t *testing.T) map[string][]float32 {
 // differences of the loss (float32 graphs, step 1e-2), for up to 24
 // entries of each operand.
 //
-// It returns the operands' values and the outputs.
-func checkPiece(t *testing.T, p piece) (values, outputs map[string][]float32) {
+// It returns the piece's graph, with the operands' values, and the outputs.
+func checkPiece(t *testing.T, p piece) (pg *pieceGraph, outputs map[string][]float32) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(7, uint64(len(p.name))))
-	pg := newPieceGraph(t, p, rng)
+	pg = newPieceGraph(t, p, rng)
 	base := pg.run(t)
 	const h = 1e-2
 	for _, o := range p.operands {
@@ -145,7 +149,7 @@ func checkPiece(t *testing.T, p piece) (values, outputs map[string][]float32) {
 			}
 		}
 	}
-	return pg.values, base
+	return pg, base
 }
 
 // layouts are the two forms of Options.ChannelsLast, as subtest names.
@@ -194,13 +198,43 @@ func TestWeightGradientsInRuns(t *testing.T) {
 		tp.maxPatchBytes = 1
 		return tp.convT("x", "w", "b", 2, 1)
 	}
-	for _, p := range []piece{
-		{name: "conv3_s2", operands: []operand{x, {name: "w", shape: []int{4, 3, 3, 3}}, {name: "b", shape: []int{4}}}, build: conv},
-		{name: "upconv4_s2", operands: []operand{x, {name: "w", shape: []int{3, 4, 4, 4}}, {name: "b", shape: []int{4}}}, build: convT},
+	for _, c := range []struct {
+		p    piece
+		runs int
+	}{
+		{piece{name: "conv3_s2", operands: []operand{x, {name: "w", shape: []int{4, 3, 3, 3}}, {name: "b", shape: []int{4}}}, build: conv}, 2},
+		{piece{name: "upconv4_s2", operands: []operand{x, {name: "w", shape: []int{3, 4, 4, 4}}, {name: "b", shape: []int{4}}}, build: convT}, 3},
 	} {
-		p.channelsLast = true
-		t.Run(p.name, func(t *testing.T) { checkPiece(t, p) })
+		c.p.channelsLast = true
+		t.Run(c.p.name, func(t *testing.T) {
+			pg, _ := checkPiece(t, c.p)
+			if got := patchConvs(t, pg.tp); got != c.runs {
+				t.Errorf("patches gathered in %d runs, want %d", got, c.runs)
+			}
+		})
 	}
+}
+
+// patchConvs counts the grouped convolutions (patches) in tp's graph.
+func patchConvs(t *testing.T, tp *tape) int {
+	t.Helper()
+	b, err := tp.g.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &onnx.ModelProto{}
+	if err := proto.Unmarshal(b, m); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, node := range m.Graph.Node {
+		for _, a := range node.Attribute {
+			if node.OpType == "Conv" && a.Name == "group" && a.I > 1 {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // TestBatchNormGELU checks the gradients of training-mode BatchNorm with
@@ -215,7 +249,7 @@ func TestBatchNormGELU(t *testing.T) {
 
 func checkBatchNormGELU(t *testing.T, channelsLast bool) {
 	const n, c, plane = 3, 2, 4
-	in, out := checkPiece(t, piece{name: "bn_gelu", channelsLast: channelsLast,
+	pg, out := checkPiece(t, piece{name: "bn_gelu", channelsLast: channelsLast,
 		operands: []operand{{name: "x", shape: []int{n, c, 2, 2}}, {name: "gamma", shape: []int{c}}, {name: "beta", shape: []int{c}}},
 		build: func(tp *tape) string {
 			y, stats := tp.batchNormGELU("x", "gamma", "beta")
@@ -226,6 +260,7 @@ func checkBatchNormGELU(t *testing.T, channelsLast bool) {
 			tp.output("var", stats.variance)
 			return y
 		}})
+	in := pg.values
 	x := in["x"]
 	for ci := 0; ci < c; ci++ {
 		var vals []float64
@@ -323,6 +358,9 @@ func TestPatches(t *testing.T) {
 			sess.Release()
 			if err != nil {
 				t.Fatal(err)
+			}
+			if len(out[0].Float32) != len(want) {
+				t.Fatalf("%+v on %s: %d values, want %d", c, dev, len(out[0].Float32), len(want))
 			}
 			for i, v := range out[0].Float32 {
 				if v != want[i] {
