@@ -18,7 +18,8 @@
 #   GPU_BATCHES       bench sample batches on the GPU (default "80 1024")
 #   CPU_BATCH         bench sample batch on the CPU (default 80)
 #   TRAIN_BATCH       bench train batches on the GPU (default "256 1024"; 0
-#                     skips them); the first is also profiled
+#                     skips training); the first is also profiled, and D = 16
+#                     at batch 64 (the quick profile's Part B) always runs
 #   BENCH_STEPS       timed steps of each bench (default 5)
 #   SAMPLE_SET        --set overrides of the sampling check (default none:
 #                     100 samples, 50 guided steps), such as
@@ -32,8 +33,8 @@
 # Steps: verify and unpack the carried files; install the Vulkan loader
 # (dpkg -x, ldconfig) if missing; pick the ICD; difflab bench sample on the
 # GPU at each of GPU_BATCHES and on the CPU at CPU_BATCH (all cores); difflab
-# bench train through ONNX Runtime on the GPU at each TRAIN_BATCH, and once
-# more with --ort-profile, summarised (time per step inside and outside the
+# bench train through ONNX Runtime on the GPU at each TRAIN_BATCH and at the
+# quick profile's size, and once more with --ort-profile, summarised (time per step inside and outside the
 # graph's execution, GPU kernel time by operator); sample
 # the carried model with guidance on both devices into one cache and compare
 # the samples (they must agree within 1e-5, relative to values above 1).
@@ -140,7 +141,7 @@ bench() { # bench MODE NAME ARGS...: run difflab bench MODE, keep its JSON line
 	if line="$(timeout 300 "$difflab" bench "$mode" "$@" --steps "$bench_steps" --json)"; then
 		echo "$line"
 		[ -n "$out" ] && echo "$line" >>"$out/bench.jsonl"
-		python3 -c 'import json, sys; r = json.loads(sys.argv[1]); print("gpu-check:   %s %s, batch %d: %.1f images/s, %.4f s/step, peak RSS %.0f MB" % (r["mode"], r.get("device", r.get("engine")), r["batch"], r["images_per_second"], r["seconds_per_step"], r["peak_rss_mb"]))' "$line" || true
+		python3 -c 'import json, sys; r = json.loads(sys.argv[1]); print("gpu-check:   %s %s, batch %d, D = %d: %.1f images/s, %.4f s/step, peak RSS %.0f MB" % (r["mode"], r.get("device", r.get("engine")), r["batch"], r["hidden"], r["images_per_second"], r["seconds_per_step"], r["peak_rss_mb"]))' "$line" || true
 	else
 		say "FAILED: difflab bench $mode $*"
 		status=1
@@ -154,6 +155,8 @@ if [ "$train_batches" != 0 ]; then
 	for b in $train_batches; do
 		bench train "train-gpu-$b" --engine onnxruntime --device gpu --batch "$b"
 	done
+	# The quick profile's Part B trainings (README: small models and the GPU).
+	bench train "train-gpu-quick" --engine onnxruntime --device gpu --batch 64 --hidden 16
 	b="${train_batches%% *}"
 	say "difflab bench train --engine onnxruntime --device gpu --batch $b --steps 2 --ort-profile (summary)"
 	mkdir -p "$work/profile"
