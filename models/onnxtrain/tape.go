@@ -321,8 +321,10 @@ func (tp *tape) batchSlice(v string, i, j int) string {
 }
 
 // defaultMaxPatchBytes bounds the patches and products of one run of
-// images: WebGPU adapters cap the size of one buffer (maxBufferSize; 2 GiB
-// on lavapipe).
+// images: WebGPU adapters cap the size of one buffer (maxBufferSize), and
+// ONNX Runtime binds a large one in pieces, of which an operator may have
+// only so many (on lavapipe 128 MiB each and 16 in all, so a 1 GiB
+// patches tensor takes 8).
 const defaultMaxPatchBytes = 1 << 30
 
 // patchChannels is patches' q for a k x k kernel: k k rounded up to a

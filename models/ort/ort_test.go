@@ -468,3 +468,36 @@ func TestLoadRefusesOtherElementTypes(t *testing.T) {
 		t.Fatalf("error %q does not name the input and its type", err)
 	}
 }
+
+// TestTensorsTooLargeForTheGPU runs, on the GPU device (lavapipe where
+// there is no GPU), an operator whose output (600 million values, 2.4 GB)
+// needs more buffer bindings than a shader may have: the error says what
+// to do.
+func TestTensorsTooLargeForTheGPU(t *testing.T) {
+	where := orttest.RequireGPU(t)
+	const n = 600_000_000
+	g := onnxexport.NewGraph("huge")
+	x := g.Input("x", onnxexport.Float32, 1)
+	g.Output(g.NodeTo("y", "Expand", []string{x, g.ConstInt64("shape", n)}), onnxexport.Float32, n)
+	model, err := g.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "huge.onnx")
+	if err := os.WriteFile(path, model, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := ort.Load(path, &ort.Options{Device: ort.GPU})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Release()
+	_, err = s.Run([]ort.Value{{Name: "x", Shape: []int64{1}, Float32: []float32{1}}})
+	if err == nil {
+		t.Skipf("%s holds a 2.4 GB tensor in one operator", where)
+	}
+	if !strings.Contains(err.Error(), "use a smaller batch or width, or --device cpu") {
+		t.Fatalf("the error gives no advice: %v", err)
+	}
+	t.Logf("%s: %v", where, err)
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -337,7 +338,7 @@ func (s *Session) Run(inputs []Value) ([]Value, error) {
 		}
 	}()
 	if err != nil {
-		return nil, fmt.Errorf("ort: %s: %w", s.path, err)
+		return nil, fmt.Errorf("ort: %s: %w%s", s.path, err, bufferLimitHint(err))
 	}
 	res := make([]Value, len(outs))
 	for i, o := range outs {
@@ -352,6 +353,20 @@ func (s *Session) Run(inputs []Value) ([]Value, error) {
 		}
 	}
 	return res, nil
+}
+
+// bufferLimitHint explains the WebGPU provider's errors for tensors too
+// large for the GPU, or "" for other errors. The provider binds a tensor
+// larger than the adapter's maxStorageBufferBindingSize as several
+// bindings, so an operator on large tensors can exceed the bindings one
+// shader may have (maxStorageBuffersPerShaderStage) before any tensor
+// exceeds the largest buffer (maxBufferSize).
+func bufferLimitHint(err error) string {
+	msg := err.Error()
+	if !strings.Contains(msg, "Too many storage buffers in shader") && !strings.Contains(msg, "exceeds the max buffer size limit") {
+		return ""
+	}
+	return "; the call's tensors are too large for this GPU's buffer limits: use a smaller batch or width, or --device cpu"
 }
 
 func (s *Session) hasInput(name string) bool {
