@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 
@@ -73,28 +71,13 @@ func newPieceGraph(t *testing.T, p piece, rng *rand.Rand) *pieceGraph {
 		tp.shapes[g] = o.shape
 		tp.output("grad/"+o.name, g)
 	}
-	path := writeGraph(t, tp)
+	path := orttest.WriteGraph(t, tp.g)
 	var err error
 	if pg.sess, err = ort.Load(path, &ort.Options{Device: ort.CPU}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(pg.sess.Release)
 	return pg
-}
-
-// writeGraph writes the tape's graph to a file of the test and returns
-// its path.
-func writeGraph(t *testing.T, tp *tape) string {
-	t.Helper()
-	model, err := tp.g.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "graph.onnx")
-	if err := os.WriteFile(path, model, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 // run evaluates the graph and returns its outputs by name.
@@ -327,7 +310,7 @@ func TestPatches(t *testing.T) {
 		ho := (c.h+2*c.pad-c.k)/c.stride + 1
 		tp.shapes[y] = []int{n, c.b * q, ho, ho}
 		tp.output("y", y)
-		path := writeGraph(t, tp)
+		path := orttest.WriteGraph(t, tp.g)
 		rng := rand.New(rand.NewPCG(1, uint64(c.b)))
 		xv := make([]float32, n*c.b*c.h*c.h)
 		for i := range xv {
@@ -391,7 +374,7 @@ func TestSplit(t *testing.T) {
 			tp.shapes[p] = []int{sizes[i]}
 			tp.output(fmt.Sprintf("part_%d", i), p)
 		}
-		path := writeGraph(t, tp)
+		path := orttest.WriteGraph(t, tp.g)
 		sess, err := ort.Load(path, &ort.Options{Device: ort.CPU})
 		if err != nil {
 			t.Fatal(err)

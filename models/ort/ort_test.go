@@ -65,9 +65,7 @@ func addModel(t *testing.T, dir string, k float32) string {
 }
 
 func TestSessionsAreSharedAndChecked(t *testing.T) {
-	if err := ort.Init(); errors.Is(err, ort.ErrNoLibrary) {
-		t.Skipf("ONNX Runtime not installed: %v", err)
-	}
+	orttest.Require(t)
 	p1 := addModel(t, t.TempDir(), 1)
 	p2 := addModel(t, t.TempDir(), 1)
 	p3 := addModel(t, t.TempDir(), 5)
@@ -118,9 +116,7 @@ func TestSessionsAreSharedAndChecked(t *testing.T) {
 }
 
 func TestReleasedSessionsAreKeptUpToTheIdleLimit(t *testing.T) {
-	if err := ort.Init(); errors.Is(err, ort.ErrNoLibrary) {
-		t.Skipf("ONNX Runtime not installed: %v", err)
-	}
+	orttest.Require(t)
 	defer func(n int) { ort.IdleSessions = n }(ort.IdleSessions)
 	ort.IdleSessions = 1
 	load := func(p string) *ort.Session {
@@ -165,9 +161,7 @@ func TestReleasedSessionsAreKeptUpToTheIdleLimit(t *testing.T) {
 // TestDiscardDestroysAtOnce discards a session: while another caller holds
 // it, it keeps running; once nobody does, it is destroyed, not kept idle.
 func TestDiscardDestroysAtOnce(t *testing.T) {
-	if err := ort.Init(); errors.Is(err, ort.ErrNoLibrary) {
-		t.Skipf("ONNX Runtime not installed: %v", err)
-	}
+	orttest.Require(t)
 	p := addModel(t, t.TempDir(), 13)
 	a, err := ort.Load(p, nil)
 	if err != nil {
@@ -199,9 +193,7 @@ func TestDiscardDestroysAtOnce(t *testing.T) {
 // TestExternalDataIsPartOfTheModel loads two models whose graphs are the
 // same bytes and whose external data differ: each must get its own session.
 func TestExternalDataIsPartOfTheModel(t *testing.T) {
-	if err := ort.Init(); errors.Is(err, ort.ErrNoLibrary) {
-		t.Skipf("ONNX Runtime not installed: %v", err)
-	}
+	orttest.Require(t)
 	dirA, dirB := t.TempDir(), t.TempDir()
 	pa, err := orttest.WriteScale(dirA, []float32{2, 3}, "model.onnx.data")
 	if err != nil {
@@ -388,9 +380,7 @@ func TestGraphInfoReadsTheSignature(t *testing.T) {
 // session of its own, and releasing it writes the trace of its runs (a
 // profiled session is not kept idle).
 func TestProfileIsWrittenWhenTheSessionEnds(t *testing.T) {
-	if err := ort.Init(); errors.Is(err, ort.ErrNoLibrary) {
-		t.Skipf("ONNX Runtime not installed: %v", err)
-	}
+	orttest.Require(t)
 	p := addModel(t, t.TempDir(), 3)
 	plain, err := ort.Load(p, nil)
 	if err != nil {
@@ -444,22 +434,12 @@ func TestProfileIsWrittenWhenTheSessionEnds(t *testing.T) {
 // TestLoadRefusesOtherElementTypes loads a graph whose input is a float64
 // tensor: Load names the input and its type.
 func TestLoadRefusesOtherElementTypes(t *testing.T) {
-	if err := ort.Init(); errors.Is(err, ort.ErrNoLibrary) {
-		t.Skipf("ONNX Runtime not installed: %v", err)
-	}
+	orttest.Require(t)
 	double := onnxexport.Elem(onnx.TensorProto_DOUBLE)
 	g := onnxexport.NewGraph("double")
 	g.NodeTo("y", "Identity", []string{g.Input("x", double, 1, 2)})
 	g.Output("y", double, 1, 2)
-	b, err := g.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(t.TempDir(), "m.onnx")
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	s, err := ort.Load(p, nil)
+	s, err := ort.Load(orttest.WriteGraph(t, g), nil)
 	if err == nil {
 		s.Release()
 		t.Fatal("a float64 model loaded")
@@ -479,15 +459,7 @@ func TestTensorsTooLargeForTheGPU(t *testing.T) {
 	g := onnxexport.NewGraph("huge")
 	x := g.Input("x", onnxexport.Float32, 1)
 	g.Output(g.NodeTo("y", "Expand", []string{x, g.ConstInt64("shape", n)}), onnxexport.Float32, n)
-	model, err := g.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "huge.onnx")
-	if err := os.WriteFile(path, model, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	s, err := ort.Load(path, &ort.Options{Device: ort.GPU})
+	s, err := ort.Load(orttest.WriteGraph(t, g), &ort.Options{Device: ort.GPU})
 	if err != nil {
 		t.Fatal(err)
 	}
